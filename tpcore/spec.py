@@ -1,0 +1,284 @@
+"""What a tensor product computes, independent of how and where: :class:`TensorProductSpec`.
+
+One constructor per variant (see docs/variants.md for the math):
+
+- :meth:`TensorProductSpec.cgtp` — Clebsch-Gordan TP with e3nn's instructions, connection modes,
+  normalization and flat weight layout (``mode="uvw"`` with ``instructions=None`` is e3nn's
+  ``FullyConnectedTensorProduct``).
+- :meth:`TensorProductSpec.gtp` / :meth:`TensorProductSpec.s2grid` — the Gaunt TP of two spherical
+  signals, via 2D Fourier convolution or a sphere grid (same numbers, different algorithm).
+- :meth:`TensorProductSpec.mtp` — the matrix TP of "The Price of Freedom" (after e3x).
+
+A spec is frozen and hashable, so lowered plans and converted coefficients can be cached on it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Sequence
+
+from tpcore.irreps import Irrep, Irreps, as_irreps
+
+VARIANTS = ("cgtp", "gtp", "s2grid", "mtp")
+CGTP_MODES = ("uvw", "uvu", "uuw", "uuu", "uvuv")
+IRREP_NORMALIZATIONS = ("component", "norm", "none")
+PATH_NORMALIZATIONS = ("element", "path", "none")
+
+
+@dataclass(frozen=True)
+class Path:
+    """One interaction ``ir_in1 (x) ir_in2 -> ir_out`` of a spec.
+
+    ``normalization`` multiplies the path's coupling tensor: for cgtp it is e3nn's
+    ``sqrt(alpha)`` times the unit-norm ``wigner_3j``; for gtp/s2grid/mtp it is the scalar ``c``
+    with ``coupling == c * wigner_3j`` (the Gaunt factor, or the matrix TP's effective factor).
+    Weights of the path, if any, are ``weights[..., weight_slice].reshape(weight_shape)``.
+    """
+
+    i_in1: int
+    i_in2: int
+    i_out: int
+    ir_in1: Irrep
+    ir_in2: Irrep
+    ir_out: Irrep
+    mul_in1: int
+    mul_in2: int
+    mul_out: int
+    mode: str
+    has_weight: bool
+    path_weight: float
+    normalization: float
+    weight_start: int | None = None
+    weight_shape: tuple[int, ...] = ()
+
+    @property
+    def weight_numel(self) -> int:
+        n = 1
+        for s in self.weight_shape:
+            n *= s
+        return n if self.has_weight else 0
+
+    @property
+    def weight_slice(self) -> slice | None:
+        if not self.has_weight:
+            return None
+        return slice(self.weight_start, self.weight_start + self.weight_numel)
+
+    @property
+    def is_antisymmetric(self) -> bool:
+        """True when ``l1 + l2 + l3`` is odd (e.g. the cross product ``1o x 1o -> 1e``)."""
+        return (self.ir_in1.l + self.ir_in2.l + self.ir_out.l) % 2 == 1
+
+    def __str__(self) -> str:
+        return f"{self.mul_in1}x{self.ir_in1} (x) {self.mul_in2}x{self.ir_in2} -> {self.mul_out}x{self.ir_out} [{self.mode}]"
+
+
+@dataclass(frozen=True)
+class TensorProductSpec:
+    """A backend-neutral description of an equivariant tensor product. Use the constructors."""
+
+    variant: str
+    irreps_in1: Irreps
+    irreps_in2: Irreps
+    irreps_out: Irreps
+    mode: str
+    paths: tuple[Path, ...]
+    irrep_normalization: str = "component"
+    path_normalization: str = "element"
+    weighted: bool = False
+
+    # -- constructors -------------------------------------------------------------------------
+
+    @classmethod
+    def cgtp(
+        cls,
+        irreps_in1,
+        irreps_in2,
+        irreps_out,
+        mode: str = "uvw",
+        instructions: Sequence[tuple] | None = None,
+        path_normalization: str = "element",
+        irrep_normalization: str = "component",
+    ) -> "TensorProductSpec":
+        """Clebsch-Gordan tensor product, numerically e3nn's ``o3.TensorProduct``.
+
+        ``instructions`` are e3nn's tuples ``(i_in1, i_in2, i_out[, mode[, has_weight[, path_weight]]])``;
+        missing fields default to ``mode``, ``has_weight = mode != "uvuv"`` and ``1.0``. With
+        ``instructions=None`` every allowed path (``|l1-l2| <= l3 <= l1+l2``, ``p3 = p1*p2``) whose
+        multiplicities fit ``mode`` is taken in e3nn's order (loop over in1, in2, out), so that
+        ``mode="uvw"`` is e3nn's ``FullyConnectedTensorProduct``. ``irreps_out=None`` with
+        ``mode="uvuv"`` gives e3nn's ``FullTensorProduct`` (every product irrep, sorted).
+        """
+        from tpcore.cgtp_paths import build_cgtp
+
+        return build_cgtp(cls, irreps_in1, irreps_in2, irreps_out, mode, instructions, path_normalization, irrep_normalization)
+
+    @classmethod
+    def gtp(cls, irreps_in1, irreps_in2, irreps_out, weighted: bool = False) -> "TensorProductSpec":
+        """Gaunt tensor product via 2D Fourier convolution (Luo et al. 2024), channel-wise.
+
+        Inputs are spherical signals with ``C`` channels such as ``"4x0e + 4x1o + 4x2e"``; the output
+        is ``out_lm = (1/4pi) * integral of f1 f2 Y_lm`` (component-normalized real SH), i.e. only
+        the paths with ``l1 + l2 + l3`` even. ``weighted=True`` adds per-channel, per-degree
+        weights on both inputs and on the output (``weight_numel = C * (n1 + n2 + n_out)``).
+        """
+        return _channelwise(cls, "gtp", irreps_in1, irreps_in2, irreps_out, weighted, "component")
+
+    @classmethod
+    def s2grid(cls, irreps_in1, irreps_in2, irreps_out, weighted: bool = False) -> "TensorProductSpec":
+        """Gaunt tensor product on an exact sphere quadrature grid; the same numbers as :meth:`gtp`."""
+        return _channelwise(cls, "s2grid", irreps_in1, irreps_in2, irreps_out, weighted, "component")
+
+    @classmethod
+    def mtp(
+        cls, irreps_in1, irreps_in2, irreps_out, weighted: bool = False, irrep_normalization: str = "norm"
+    ) -> "TensorProductSpec":
+        """Matrix tensor product ("The Price of Freedom", after e3x's fused tensors), channel-wise.
+
+        Each channel's input is embedded as a square matrix over ``0 + 1 + ... + l~``
+        (``l~ = ceil((L1 + L2) / 2)``) with Clebsch-Gordan blocks, the two matrices are multiplied and
+        the product is decomposed back. It ignores parity: equivariant under rotations only.
+        """
+        return _channelwise(cls, "mtp", irreps_in1, irreps_in2, irreps_out, weighted, irrep_normalization)
+
+    # -- derived facts ----------------------------------------------------------------------------
+
+    @property
+    def weight_numel(self) -> int:
+        if self.variant == "cgtp":
+            return sum(p.weight_numel for p in self.paths)
+        if not self.weighted:
+            return 0
+        return self.channels * (len(self.irreps_in1) + len(self.irreps_in2) + len(self.irreps_out))
+
+    @property
+    def channels(self) -> int:
+        """Number of channels ``C`` of a channel-wise variant (gtp, s2grid, mtp)."""
+        if self.variant == "cgtp":
+            raise ValueError("channels is defined for the channel-wise variants gtp, s2grid and mtp, not cgtp")
+        return self.irreps_in1[0].mul
+
+    @property
+    def path_modes(self) -> frozenset[str]:
+        return frozenset(p.mode for p in self.paths)
+
+    @property
+    def o3_equivariant(self) -> bool:
+        """False for mtp, which ignores parity (rotations only)."""
+        return self.variant != "mtp"
+
+    def with_paths(self, mask: Sequence[bool]) -> "TensorProductSpec":
+        """A smaller cgtp spec keeping the paths where ``mask`` is true.
+
+        Kept paths keep their normalization, so the result equals the original with the dropped
+        paths' weights set to zero; weight slices are renumbered in the kept order.
+        """
+        if self.variant != "cgtp":
+            raise ValueError(
+                f"with_paths needs a cgtp spec; a {self.variant} spec computes all its paths at once by construction"
+            )
+        mask = list(mask)
+        if len(mask) != len(self.paths):
+            raise ValueError(f"mask has {len(mask)} entries, but the spec has {len(self.paths)} paths")
+        kept = [p for p, keep in zip(self.paths, mask) if keep]
+        return dataclasses.replace(self, paths=_renumber_weights(kept))
+
+    def __str__(self) -> str:
+        return (
+            f"TensorProductSpec.{self.variant}({self.irreps_in1} x {self.irreps_in2} -> {self.irreps_out}, "
+            f"mode={self.mode}, paths={len(self.paths)}, weight_numel={self.weight_numel})"
+        )
+
+
+def _renumber_weights(paths: Sequence[Path]) -> tuple[Path, ...]:
+    out, start = [], 0
+    for p in paths:
+        if p.has_weight:
+            out.append(dataclasses.replace(p, weight_start=start))
+            start += p.weight_numel
+        else:
+            out.append(dataclasses.replace(p, weight_start=None))
+    return tuple(out)
+
+
+def check_choice(name: str, value: str, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}; got {value!r}")
+    return value
+
+
+# -- channel-wise variants (gtp, s2grid, mtp) ---------------------------------------------------
+
+
+def signal_parity(irreps: Irreps, name: str) -> int:
+    """The ``p`` of a spherical signal ``C x (l, p * (-1)^l)``; raises if ``irreps`` is not one."""
+    if len(irreps) == 0:
+        raise ValueError(f"{name} is empty; expected a spherical signal such as '4x0e + 4x1o + 4x2e'")
+    muls = {mul for mul, _ in irreps}
+    if len(muls) != 1 or 0 in muls:
+        raise ValueError(f"{name} = {irreps!s} must have one non-zero multiplicity (the channels) for every degree")
+    ls = [ir.l for _, ir in irreps]
+    if ls != sorted(set(ls)):
+        raise ValueError(f"{name} = {irreps!s} must list each degree l at most once, in increasing order")
+    signs = {ir.p * (-1) ** ir.l for _, ir in irreps}
+    if len(signs) != 1:
+        raise ValueError(
+            f"{name} = {irreps!s} mixes parities; a spherical signal has parity p*(-1)^l for one p "
+            "(0e+1o+2e+... or 0o+1e+2o+...)"
+        )
+    return signs.pop()
+
+
+def _channelwise(cls, variant, irreps_in1, irreps_in2, irreps_out, weighted, irrep_normalization):
+    from tpcore.coefficients import path_factor
+
+    irreps_in1 = as_irreps(irreps_in1, "irreps_in1")
+    irreps_in2 = as_irreps(irreps_in2, "irreps_in2")
+    irreps_out = as_irreps(irreps_out, "irreps_out")
+    check_choice("irrep_normalization", irrep_normalization, ("component", "norm"))
+    p1 = signal_parity(irreps_in1, "irreps_in1")
+    p2 = signal_parity(irreps_in2, "irreps_in2")
+    p_out = signal_parity(irreps_out, "irreps_out")
+    channels = {irreps_in1[0].mul, irreps_in2[0].mul, irreps_out[0].mul}
+    if len(channels) != 1:
+        raise ValueError(
+            f"{variant} acts channel-wise: irreps_in1 ({irreps_in1}), irreps_in2 ({irreps_in2}) and irreps_out "
+            f"({irreps_out}) need the same multiplicity"
+        )
+    if p_out != p1 * p2:
+        raise ValueError(
+            f"irreps_out = {irreps_out} has signal parity {p_out:+d}, but the product of signals with parities "
+            f"{p1:+d} and {p2:+d} has parity {p1 * p2:+d}"
+        )
+    lmax_sum = irreps_in1.lmax + irreps_in2.lmax
+    if irreps_out.lmax > lmax_sum:
+        raise ValueError(
+            f"irreps_out = {irreps_out} goes up to l={irreps_out.lmax}, but the product of degrees up to "
+            f"{irreps_in1.lmax} and {irreps_in2.lmax} has no component above l={lmax_sum}"
+        )
+    C = irreps_in1[0].mul
+    paths = []
+    for i1, (_, ir1) in enumerate(irreps_in1):
+        for i2, (_, ir2) in enumerate(irreps_in2):
+            for io, (_, ir3) in enumerate(irreps_out):
+                if not abs(ir1.l - ir2.l) <= ir3.l <= ir1.l + ir2.l:
+                    continue
+                if variant != "mtp" and (ir1.l + ir2.l + ir3.l) % 2:
+                    continue
+                c = path_factor(variant, irreps_in1, irreps_in2, ir1.l, ir2.l, ir3.l, irrep_normalization)
+                paths.append(Path(i1, i2, io, ir1, ir2, ir3, C, C, C, "uuu", False, 1.0, c))
+    return cls(
+        variant=variant,
+        irreps_in1=irreps_in1,
+        irreps_in2=irreps_in2,
+        irreps_out=irreps_out,
+        mode="uuu",
+        paths=tuple(paths),
+        irrep_normalization=irrep_normalization,
+        path_normalization="none",
+        weighted=bool(weighted),
+    )
+
+
+__all__ = ["Path", "TensorProductSpec", "VARIANTS", "CGTP_MODES"]
