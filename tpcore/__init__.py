@@ -11,13 +11,15 @@
 from tpcore.irreps import Irrep, Irreps, s2_irreps
 from tpcore.spec import Path, TensorProductSpec
 
+# Imported eagerly (numpy only) so that ``tpcore.reference`` is the function, not its module.
+from tpcore.reference import oracle, reference  # noqa: E402
+
 __version__ = "0.1.0"
 
 _LAZY = {
     "build": "tpcore.registry",
     "available_backends": "tpcore.registry",
     "hookimpl": "tpcore.hookspecs",
-    "reference": "tpcore.reference",
     "lower": "tpcore.plan",
     "so3": None,
     "analysis": None,
@@ -35,4 +37,4 @@ def __getattr__(name):
     return value
 
 
-__all__ = ["Irrep", "Irreps", "s2_irreps", "Path", "TensorProductSpec", *_LAZY]
+__all__ = ["Irrep", "Irreps", "s2_irreps", "Path", "TensorProductSpec", "reference", "oracle", *_LAZY]
