@@ -1,0 +1,18 @@
+"""The PyTorch backend of tpcore: plans executed as a ``torch.nn.Module`` (autograd, torch.compile, DDP).
+
+Importing this package does not import torch; :class:`TensorProduct` and :class:`TorchOps` are
+loaded on first access.
+"""
+
+_LAZY = {"TensorProduct": "tpcore_torch.module", "TorchOps": "tpcore_torch.ops"}
+
+
+def __getattr__(name):
+    import importlib
+
+    if name not in _LAZY:
+        raise AttributeError(f"module 'tpcore_torch' has no attribute {name!r}")
+    return getattr(importlib.import_module(_LAZY[name]), name)
+
+
+__all__ = list(_LAZY)
