@@ -1,0 +1,105 @@
+""":class:`CupyTensorProduct`: a plan over a numpy-like namespace (cupy on a GPU), with ``vjp``."""
+
+from __future__ import annotations
+
+import contextlib
+
+from tpcore.autodiff import VJPOps, backward, forward
+from tpcore.execute import PlanFunction, _dtype_name, run_plan
+from tpcore.validation import check_call
+
+
+class CupyTensorProduct(PlanFunction):
+    """``tp(x1, x2, weights=None)`` and ``tp.vjp(x1, x2, weights=None) -> (out, vjp_fn)`` over ``xp``.
+
+    ``xp`` is cupy for the registered backend; any namespace with numpy's API works (the tests use
+    numpy). Inputs are ``xp`` arrays ``(..., irreps.dim)`` with broadcastable batch shapes;
+    ``weights`` are ``(weight_numel,)`` shared or ``(..., weight_numel)`` per sample.
+    ``vjp_fn(g)`` returns the gradients of ``sum(g * out)`` as ``(g_x1, g_x2, g_weights)``, each
+    shaped like its input (summed over the axes it was broadcast along); ``g_weights`` is None
+    when no weights were passed. ``device`` (cupy only) is a CUDA device index, None for the current one at build time.
+    """
+
+    def __init__(self, spec, xp, dtype, strategy: str | None = None, device: int | None = None):
+        if device is None and hasattr(xp, "cuda"):
+            device = xp.cuda.Device().id  # the current device: coefficients live there, inputs must too
+        self.device = device
+        with self._on_device(xp):
+            super().__init__(spec, VJPOps(xp), dtype, strategy)
+
+    def __repr__(self):
+        where = "" if self.device is None else f", device={self.device}"
+        return (f"CupyTensorProduct({self.spec.variant} {self.spec.irreps_in1} x {self.spec.irreps_in2} -> "
+                f"{self.spec.irreps_out}, strategy={self.plan.strategy!r}, dtype={self.dtype.name}, "
+                f"xp={self.ops.xp.__name__}{where})")
+
+    def __call__(self, x1, x2, weights=None):
+        call, flat = self._prepare(x1, x2, weights)
+        with self._on_device():
+            out = run_plan(self.plan, self.ops, self.consts, *flat, call.per_sample_weights)
+        return out.reshape(call.batch_shape + (self.spec.irreps_out.dim,))
+
+    def vjp(self, x1, x2, weights=None):
+        """``(out, vjp_fn)``; the forward keeps its intermediate values for ``vjp_fn(g)``."""
+        call, flat = self._prepare(x1, x2, weights)
+        with self._on_device():
+            tape = forward(self.plan, self.ops, self.consts, *flat, call.per_sample_weights)
+        out = tape.out.reshape(call.batch_shape + (self.spec.irreps_out.dim,))
+
+        def vjp_fn(g):
+            self._check_array("g", g)
+            if tuple(g.shape) != out.shape:
+                raise ValueError(f"g has shape {tuple(g.shape)}, but the output it is the gradient of has shape {out.shape}")
+            if _dtype_name(g) != self.dtype.name:
+                raise TypeError(f"g has dtype {_dtype_name(g)}, but the output has dtype {self.dtype.name}")
+            with self._on_device():
+                grads = backward(tape, self.ops, g.reshape(call.batch_size, self.spec.irreps_out.dim))
+                return tuple(
+                    None if grad is None else self._reduce(grad, call, original, flattened)
+                    for grad, original, flattened in zip(grads, (x1, x2, weights), (True, True, call.per_sample_weights))
+                )
+
+        return out, vjp_fn
+
+    # -- helpers -----------------------------------------------------------------------------------
+
+    def _prepare(self, x1, x2, weights):
+        """Checks, then the flat ``(Z, dim)`` inputs: ``(call, (x1, x2, weights))``."""
+        xp = self.ops.xp
+        for name, x in (("x1", x1), ("x2", x2), ("weights", weights)):
+            if x is not None:
+                self._check_array(name, x)
+        call = check_call(
+            self.spec,
+            x1_shape=tuple(x1.shape),
+            x2_shape=tuple(x2.shape),
+            weights_shape=None if weights is None else tuple(weights.shape),
+            dtypes={"x1": _dtype_name(x1), "x2": _dtype_name(x2)} | ({} if weights is None else {"weights": _dtype_name(weights)}),
+            expected_dtype=self.dtype.name,
+        )
+        Z = call.batch_size
+        flat = [xp.broadcast_to(x, call.batch_shape + (x.shape[-1],)).reshape(Z, x.shape[-1]) for x in (x1, x2)]
+        if call.per_sample_weights:
+            weights = xp.broadcast_to(weights, call.batch_shape + (weights.shape[-1],)).reshape(Z, weights.shape[-1])
+        return call, (*flat, weights)
+
+    def _reduce(self, grad, call, original, flattened):
+        """The gradient of an input, back to the shape the caller passed (undoing flattening, broadcasting)."""
+        if flattened:
+            grad = grad.reshape(call.batch_shape + grad.shape[-1:])
+        return self.ops.unbroadcast(grad, tuple(original.shape))
+
+    def _check_array(self, name, x):
+        xp = self.ops.xp
+        if not isinstance(x, xp.ndarray):
+            raise TypeError(
+                f"{name} is a {type(x).__module__}.{type(x).__qualname__}, but this tensor product runs on "
+                f"{xp.__name__} arrays: pass {xp.__name__} arrays (e.g. {xp.__name__}.asarray({name}))"
+            )
+        if self.device is not None and x.device.id != self.device:
+            raise ValueError(f"{name} is on cuda:{x.device.id}, but this tensor product was built for cuda:{self.device}")
+
+    def _on_device(self, xp=None):
+        if self.device is None:
+            return contextlib.nullcontext()
+        return (xp or self.ops.xp).cuda.Device(self.device)

@@ -1,0 +1,234 @@
+"""Reverse mode over a :class:`~tpcore.plan.Plan`, for array namespaces without autodiff (cupy, numpy).
+
+:func:`forward` runs the plan like :func:`tpcore.execute.run_plan` (literally: one single-op plan at a
+time) and keeps every intermediate value; :func:`backward` walks the ops in reverse with one rule
+per op kind; :func:`run_plan_vjp` does both.
+
+Complex values (gtp only) carry cotangents in the *transpose* convention (JAX's): the cotangent
+``c`` of a value ``v`` is defined by ``dL = Re(sum(c * dv))``. Every op is then complex-linear in
+each argument and its rule is the plain transpose, with no conjugation anywhere:
+
+* ``matmul``  ``v = x @ M``         ->  ``c_x = c_v @ M.T``
+* ``fft_conv2d``  ``H = a * b`` (linear convolution, zero padded to ``size``)  ->  ``c_a`` is the
+  correlation of ``c_H`` with ``b``: ``c_a[p] = sum_m c_H[m] b[m - p]``, computed as
+  ``ifft2(fft2(c_H) * B_rev)`` cropped to ``a``'s shape, where ``B_rev[k] = B[-k] = N ifft2(b)[k]``
+* ``real``  ``y = Re(v)``  ->  ``c_v = c_y``
+* where a real value feeds a complex op (``x @ M`` with a complex ``M``), ``dL = Re(sum(c dx))``
+  with ``dx`` real, so the real gradient is ``Re(c)``: :func:`backward` takes the real part of
+  every cotangent that arrives at a real value.
+
+(PyTorch's convention stores ``conj(c)`` instead; it gives the same real gradients.)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import lru_cache
+from typing import Any, Mapping
+
+import numpy as np
+
+from tpcore.execute import ArrayOps, _per_sample_equation, run_plan
+from tpcore.plan import Plan
+
+
+class VJPOps(ArrayOps):
+    """:class:`ArrayOps` plus the adjoints that need more than numpy's common API."""
+
+    def __init__(self, xp):
+        super().__init__(xp)
+        self._scatter_cache: dict = {}
+
+    def scatter_last(self, ct, index: np.ndarray, n: int):
+        """Adjoint of ``x[..., index]`` for ``x (..., n)``: scatter-add ``ct`` on the last axis.
+
+        ``index`` is the plan's (host) constant. A permutation is undone by a gather with its
+        inverse; any other index (repeated entries) by a matmul with its one-hot matrix, which adds
+        exactly. Either is built once per index constant, size and dtype.
+        """
+        key = (id(index), n, ct.dtype)
+        if key not in self._scatter_cache:
+            if len(index) == n and np.array_equal(np.sort(index), np.arange(n)):
+                adjoint = ("gather", self.xp.asarray(np.argsort(index)))
+            else:
+                one_hot = np.zeros((len(index), n))
+                one_hot[np.arange(len(index)), index] = 1.0
+                adjoint = ("matmul", self.xp.asarray(one_hot, dtype=ct.real.dtype))
+            self._scatter_cache[key] = (index, adjoint)  # keeps ``index`` alive, so its id stays unique
+        kind, array = self._scatter_cache[key][1]
+        return ct[..., array] if kind == "gather" else ct @ array
+
+    def fft_conv2d_adjoint(self, ct, other, size, shape):
+        """Cotangent of one operand of ``fft_conv2d``, ``shape`` its shape; ``other`` the other one."""
+        fft = self.xp.fft
+        reversed_other = fft.ifft2(other, s=size) * (size[0] * size[1])  # the DFT of other[-k]
+        return fft.ifft2(fft.fft2(ct) * reversed_other)[..., : shape[-2], : shape[-1]]
+
+    def unbroadcast(self, ct, shape):
+        """Sum ``ct`` over the axes that broadcasting added or stretched to reach it from ``shape``."""
+        extra = ct.ndim - len(shape)
+        axes = tuple(range(extra)) + tuple(extra + i for i, n in enumerate(shape) if n == 1 and ct.shape[extra + i] != 1)
+        return ct.sum(axis=axes).reshape(shape) if axes else ct
+
+    def zeros_of(self, shape, dtype):
+        return self.xp.zeros(shape, dtype=dtype)
+
+
+@dataclasses.dataclass
+class Tape:
+    """What :func:`backward` needs from a forward pass: every value, and which depend on the inputs."""
+
+    plan: Plan
+    values: dict
+    active: set
+    per_sample: bool
+
+    @property
+    def out(self):
+        return self.values[self.plan.output]
+
+
+@lru_cache(maxsize=256)
+def _single_op_plans(plan: Plan) -> tuple[Plan, ...]:
+    return tuple(dataclasses.replace(plan, ops=(op,), output=op.out) for op in plan.ops)
+
+
+def forward(plan: Plan, ops: ArrayOps, consts: Mapping[str, Any], x1, x2, w=None, per_sample: bool = False) -> Tape:
+    """:func:`~tpcore.execute.run_plan`, one op at a time, keeping the intermediate values."""
+    values: dict[str, Any] = dict(consts)
+    values.update(x1=x1, x2=x2, w=w)
+    active = {"x1", "x2"} | ({"w"} if w is not None else set())
+    for op, single in zip(plan.ops, _single_op_plans(plan)):
+        values[op.out] = run_plan(single, ops, {a: values[a] for a in op.args}, x1, x2, w, per_sample)
+        if active.intersection(op.args):
+            active.add(op.out)
+    return Tape(plan, values, active, per_sample)
+
+
+def backward(tape: Tape, ops: VJPOps, g):
+    """``(g_x1, g_x2, g_w)``: the gradients of ``sum(g * out)`` wrt ``x1 (Z, dim1)``, ``x2``, ``w``."""
+    return _Reverse(tape, ops).run(g)
+
+
+def run_plan_vjp(plan: Plan, ops: VJPOps, consts: Mapping[str, Any], x1, x2, w, per_sample: bool, g):
+    """``(out, (g_x1, g_x2, g_w))``: :func:`~tpcore.execute.run_plan` and the gradients of ``sum(g * out)``.
+
+    ``g_x1``, ``g_x2`` are ``(Z, dim)`` like ``x1``, ``x2``; ``g_w`` has the shape of ``w`` (None without weights).
+    """
+    tape = forward(plan, ops, consts, x1, x2, w, per_sample)
+    return tape.out, backward(tape, ops, g)
+
+
+class _Reverse:
+    """One reverse pass over a tape: cotangents by value name, one method per op kind."""
+
+    def __init__(self, tape: Tape, ops: VJPOps):
+        self.tape, self.ops, self.values = tape, ops, tape.values
+        self.cts: dict[str, Any] = {}
+        self.owned: set[str] = set()  # names whose cotangent buffer was allocated here (safe to update in place)
+
+    def run(self, g):
+        self.cts[self.tape.plan.output] = g
+        for op in reversed(self.tape.plan.ops):
+            ct = self.cts.pop(op.out, None)
+            if ct is not None and op.out in self.tape.active:
+                getattr(self, "_" + op.kind)(op, dict(op.params), ct, [self.values[a] for a in op.args])
+        return self.grad("x1"), self.grad("x2"), self.grad("w")
+
+    def grad(self, name):
+        value = self.values[name]
+        if value is None:
+            return None
+        if name not in self.cts:
+            return self.ops.zeros_of(value.shape, value.dtype)
+        return self.cts[name].astype(value.dtype, copy=False)
+
+    def add(self, name, ct):
+        if name not in self.tape.active:
+            return
+        if ct.dtype.kind == "c" and self.values[name].dtype.kind != "c":
+            ct = self.ops.real(ct)  # a real value feeding a complex op: dL = Re(c dx)
+        if name in self.cts:
+            self.cts[name] = self.cts[name] + ct
+            self.owned.add(name)
+        else:
+            self.cts[name] = ct
+
+    def add_slice(self, name, ct, where):
+        if name not in self.tape.active:
+            return
+        if name not in self.owned:
+            value = self.values[name]
+            self.cts[name] = self.cts[name].copy() if name in self.cts else self.ops.zeros_of(value.shape, value.dtype)
+            self.owned.add(name)
+        self.cts[name][where] += ct
+
+    # -- the rules: _<kind>(op, params, cotangent of op.out, argument values) ----------------------
+
+    def _block(self, op, p, ct, args):
+        self.add_slice(op.args[0], ct.reshape(ct.shape[0], p["stop"] - p["start"]), (slice(None), slice(p["start"], p["stop"])))
+
+    def _take(self, op, p, ct, args):
+        index = self.tape.plan.consts[op.args[1]]
+        self.add(op.args[0], self.ops.scatter_last(ct, index, args[0].shape[-1]))
+
+    def _weights(self, op, p, ct, args):
+        lead = (ct.shape[0],) if self.tape.per_sample else ()
+        where = (slice(None),) * len(lead) + (slice(p["start"], p["stop"]),)
+        self.add_slice(op.args[0], ct.reshape(lead + (p["stop"] - p["start"],)), where)
+
+    def _einsum(self, op, p, ct, args):
+        equation = p["equation"]
+        if self.tape.per_sample and p.get("weight_arg") is not None:
+            equation = _per_sample_equation(equation, p["weight_arg"])
+        inputs, output = equation.split("->")
+        subscripts = inputs.split(",")
+        for i, name in enumerate(op.args):
+            if name not in self.tape.active:
+                continue
+            own, others = subscripts[i], subscripts[:i] + subscripts[i + 1 :] + [output]
+            if "." in own or len(set(own)) != len(own):
+                raise NotImplementedError(f"einsum VJP needs distinct explicit subscripts, got {equation!r}")
+            # an index of this operand only was summed in the forward: the cotangent is constant along it
+            kept = "".join(c for c in own if any(c in s for s in others))
+            grad = self.ops.einsum(",".join(others) + "->" + kept, *args[:i], *args[i + 1 :], ct)
+            if kept != own:
+                shape = [n if c in kept else 1 for c, n in zip(own, args[i].shape)]
+                grad = self.ops.xp.broadcast_to(grad.reshape(shape), args[i].shape)
+            self.add(name, self.ops.unbroadcast(grad, args[i].shape))
+
+    def _matmul(self, op, p, ct, args):
+        self.add(op.args[0], self.ops.matmul(ct, args[1].T))
+
+    def _mul(self, op, p, ct, args):
+        a, b = args
+        self.add(op.args[0], self.ops.unbroadcast(ct * b, a.shape))
+        self.add(op.args[1], self.ops.unbroadcast(ct * a, b.shape))
+
+    def _add(self, op, p, ct, args):
+        for name, a in zip(op.args, args):
+            self.add(name, self.ops.unbroadcast(ct, a.shape))
+
+    def _reshape(self, op, p, ct, args):
+        self.add(op.args[0], ct.reshape(args[0].shape))
+
+    def _zeros(self, op, p, ct, args):
+        pass
+
+    def _concat(self, op, p, ct, args):
+        start = 0
+        for name, a in zip(op.args, args):
+            self.add(name, ct[..., start : start + a.shape[-1]])
+            start += a.shape[-1]
+
+    def _fft_conv2d(self, op, p, ct, args):
+        size = tuple(p["size"])
+        for name, a, other in ((op.args[0], args[0], args[1]), (op.args[1], args[1], args[0])):
+            if name in self.tape.active:
+                self.add(name, self.ops.unbroadcast(self.ops.fft_conv2d_adjoint(ct, other, size, a.shape[-2:]), a.shape))
+
+    def _real(self, op, p, ct, args):
+        self.add(op.args[0], ct)
+
+
+__all__ = ["VJPOps", "Tape", "forward", "backward", "run_plan_vjp"]
