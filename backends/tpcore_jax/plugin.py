@@ -1,0 +1,87 @@
+"""Registers the jax backend: every variant and lowering strategy as a pure JAX function.
+
+Nothing here imports jax: the probe imports it only once ``find_spec`` says it is installed, and
+the factories import it when a tensor product is built.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import pkgutil
+import re
+from functools import partial
+
+from tpcore.hookspecs import hookimpl
+from tpcore.registry import Backend, Capabilities, Implementation
+
+# jax >= 0.4.30 gets its GPU support from separately installed PJRT plugins (jax-cuda12-plugin,
+# jax-rocm60-plugin, ...); their presence is how registration tells "gpu" apart without importing jax.
+_GPU_PLUGIN = re.compile(r"jax_(cuda|rocm)\d*_plugin$")
+
+
+def _probe() -> str | None:
+    if importlib.util.find_spec("jax") is None:
+        return "jax: not installed"
+    try:
+        import jax  # noqa: F401
+    except Exception as exc:  # a broken install is a state to report, not a crash
+        return f"jax: import failed ({type(exc).__name__}: {exc})"
+    return None
+
+
+def _devices() -> tuple[str, ...]:
+    """("cpu", "gpu") when a jax GPU plugin is installed, else ("cpu",).
+
+    Whether a GPU is actually present is checked when a tensor product is built for one.
+    """
+    if importlib.util.find_spec("jax") is None:
+        return ("cpu",)
+    gpu = any(_GPU_PLUGIN.match(module.name) for module in pkgutil.iter_modules())
+    return ("cpu", "gpu") if gpu else ("cpu",)
+
+
+def _build(spec, *, device, dtype, strategy):
+    from .tensor_product import build
+
+    return build(spec, device=device, dtype=dtype, strategy=strategy)
+
+
+@hookimpl
+def tpcore_register_backends(register):
+    register(
+        Backend(
+            name="jax",
+            probe=_probe,
+            priority=10,
+            default_dtype="float32",
+            devices=_devices(),
+            description="JAX: a pure function tp(x1, x2, weights) for jit, grad (any order), vmap and sharding.",
+        )
+    )
+
+
+@hookimpl
+def tpcore_register_implementations(register):
+    from tpcore.plan import STRATEGIES
+
+    capabilities = Capabilities(
+        modes=None,
+        dtypes=frozenset({"float32", "float64"}),  # float64 needs jax_enable_x64 (checked when built)
+        devices=frozenset(_devices()),
+        grad_order=2,  # any order: jax differentiates the plan's ops, which are all smooth
+        jit=True,
+        per_sample_weights=True,
+    )
+    for variant, strategies in STRATEGIES.items():
+        for rank, strategy in enumerate(strategies):
+            register(
+                Implementation(
+                    backend="jax",
+                    variant=variant,
+                    name=strategy,
+                    factory=partial(_build, strategy=strategy),
+                    capabilities=capabilities,
+                    priority=rank,
+                    description=f"{variant} plan, {strategy} strategy, as a pure JAX function",
+                )
+            )

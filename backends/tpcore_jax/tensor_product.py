@@ -1,0 +1,103 @@
+"""``TensorProduct``: a tpcore plan as a pure JAX function ``tp(x1, x2, weights=None)``.
+
+The plan's float64 coefficients are converted once, at build time, to the requested dtype and
+device and closed over; a call has no side effects and checks only static shapes and dtypes
+(:func:`tpcore.validation.check_call`), so ``jax.jit``, ``jax.grad`` (to any order), ``jax.vmap``
+and sharded inputs work on the object as on any function. Weights are an argument, never state.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+from tpcore.execute import PlanFunction
+from tpcore.spec import TensorProductSpec
+
+from .ops import JaxOps
+
+DTYPES = ("float32", "float64")
+PLATFORMS = ("cpu", "gpu")
+
+
+def jax_device(device) -> jax.Device | None:
+    """A ``jax.Device`` from None (the default device), "cpu", "cpu:0", "gpu", "gpu:1" or a Device.
+
+    ``N`` in "gpu:N" counts the process's own devices of that platform (``jax.local_devices``).
+    """
+    if device is None or isinstance(device, jax.Device):
+        return device
+    text = str(device).strip().lower()
+    platform, _, index = text.partition(":")
+    listing = ", ".join(f"{d.platform}:{d.id}" for d in jax.devices())
+    if platform not in PLATFORMS or (index and not index.isdigit()):
+        raise ValueError(
+            f"device {device!r} is not a jax device tpcore supports; expected None, 'cpu', 'cpu:N', 'gpu' or 'gpu:N' "
+            f"(jax.devices(): {listing})"
+        )
+    try:
+        found = jax.local_devices(backend=platform)
+    except RuntimeError:  # jax raises when no backend of that platform is present
+        found = []
+    if not found:
+        raise ValueError(f"device {device!r} was requested, but jax has no {platform} device (jax.devices(): {listing})")
+    if not index:
+        return found[0]
+    if int(index) >= len(found):
+        have = ", ".join(f"{platform}:{i}" for i in range(len(found)))
+        raise ValueError(f"device {device!r} was requested, but jax has {len(found)} {platform} device(s): {have} (jax.devices(): {listing})")
+    return found[int(index)]
+
+
+def check_dtype(dtype) -> str:
+    """``"float32"`` or ``"float64"``; float64 needs ``jax_enable_x64``, which tpcore never flips itself."""
+    name = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
+    if name not in DTYPES:
+        raise ValueError(f"dtype must be float32 or float64; got {dtype!r}")
+    if name == "float64" and jax.dtypes.canonicalize_dtype(np.float64) != np.float64:
+        raise ValueError(
+            "dtype float64 was requested, but JAX is running with 64-bit types disabled; enable them first with "
+            'jax.config.update("jax_enable_x64", True) (or JAX_ENABLE_X64=1), or build with dtype="float32"'
+        )
+    return name
+
+
+class TensorProduct(PlanFunction):
+    """``tp(x1, x2, weights=None)`` for a :class:`~tpcore.spec.TensorProductSpec`, a pure JAX function.
+
+    ``x1 (..., irreps_in1.dim)`` and ``x2 (..., irreps_in2.dim)`` broadcast over their batch shapes;
+    ``weights`` are ``(weight_numel,)`` (shared) or ``(..., weight_numel)`` (one vector per sample),
+    required when ``weight_numel > 0``. Inputs must have the dtype the function was built for
+    (with 64-bit types off, jax turns float64 numpy inputs into float32 on entry, as for any jitted
+    function). ``spec``, ``strategy``, ``weight_numel``, ``dtype`` and ``device`` describe it.
+    """
+
+    def __init__(self, spec: TensorProductSpec, *, strategy: str | None = None, device=None, dtype="float32"):
+        self.device = jax_device(device)
+        super().__init__(spec, JaxOps(self.device), check_dtype(dtype), strategy)
+        # One XLA computation per input signature instead of one dispatch (and compilation) per plan
+        # op in eager use; nested in a user's jit it is inlined. Checks run while tracing, on static
+        # shapes, so their errors read the same under every transformation.
+        self._compiled = jax.jit(super().__call__)
+
+    def __call__(self, x1, x2, weights=None):
+        return self._compiled(x1, x2, weights)
+
+    @property
+    def strategy(self) -> str:
+        return self.plan.strategy
+
+    @property
+    def weight_numel(self) -> int:
+        return self.spec.weight_numel
+
+    def __repr__(self) -> str:
+        where = "default" if self.device is None else f"{self.device.platform}:{self.device.id}"
+        return (
+            f"TensorProduct({self.spec.variant} {self.spec.irreps_in1} x {self.spec.irreps_in2} -> {self.spec.irreps_out}, "
+            f"strategy={self.strategy}, weight_numel={self.weight_numel}, dtype={self.dtype.name}, device={where})"
+        )
+
+
+def build(spec: TensorProductSpec, *, device=None, dtype="float32", strategy: str | None = None) -> TensorProduct:
+    return TensorProduct(spec, strategy=strategy, device=device, dtype=dtype)
