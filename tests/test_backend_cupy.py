@@ -65,7 +65,7 @@ def test_vjp_matches_reference_gradients(spec, strategy, dtype):
     vjp_check(build(spec, strategy, dtype), spec, x1, x2, w, dtype)
 
 
-@pytest.mark.parametrize("variant, strategy", [("gtp", "fft"), ("gtp", "direct"), ("s2grid", "matrix"), ("mtp", "matmul")])
+@pytest.mark.parametrize("variant, strategy", [(v, s) for v in ("gtp", "s2grid", "mtp") for s in STRATEGIES[v]])
 def test_vjp_at_larger_degrees(variant, strategy):
     spec = getattr(TensorProductSpec, variant)(s2_irreps(3, mul=2), s2_irreps(3, mul=2), s2_irreps(6, mul=2), weighted=True)
     x1, x2, w = inputs(spec, np.random.default_rng(17), batch=(3,))

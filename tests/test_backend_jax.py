@@ -100,13 +100,13 @@ def test_registration_and_capabilities():
     assert backend.priority == 10 and backend.default_dtype == "float32" and reg.reason("jax") is None
     assert "cpu" in backend.devices and set(backend.devices) <= {"cpu", "gpu"}
     for variant, strategies in STRATEGIES.items():
-        impls = reg.implementations("jax", variant)
+        impls = reg.implementations("jax", variant)[: len(strategies)]  # plugins' come after (priority 1000)
         assert [i.name for i in impls] == list(strategies) and [i.priority for i in impls] == list(range(len(strategies)))
         caps = impls[0].capabilities
         assert caps.modes is None and caps.dtypes == {"float32", "float64"} and caps.devices == set(backend.devices)
         assert caps.grad_order == 2 and caps.jit and caps.per_sample_weights
     tp = build(CGTP, dtype=None)  # the backend's default dtype
-    assert isinstance(tp, TensorProduct) and tp.dtype == np.float32 and tp.strategy == "dense"
+    assert isinstance(tp, TensorProduct) and tp.dtype == np.float32 and tp.strategy == STRATEGIES["cgtp"][0]
 
 
 def test_entry_point_is_declared():
@@ -125,11 +125,12 @@ def test_plugin_and_probe_import_no_jax():
         reg = r.get_registry()
         if "jax" not in reg.backends:
             r.register_plugin(plugin, name="tpcore_jax")
-        assert len(reg.implementations("jax")) == sum(map(len, __import__("tpcore.plan").plan.STRATEGIES.values()))
+        strategies = __import__("tpcore.plan").plan.STRATEGIES
+        assert {(i.variant, i.name) for i in reg.implementations("jax")} >= {(v, s) for v in strategies for s in strategies[v]}
         assert "jax" not in sys.modules, "registration imported jax"
         real = importlib.util.find_spec
         importlib.util.find_spec = lambda name, *a: None if name == "jax" else real(name, *a)
-        assert plugin._probe() == "jax: not installed" and plugin._devices() == ("cpu",)
+        assert plugin._probe() == "jax: not installed" and plugin.devices() == ("cpu",)
         assert "jax" not in sys.modules, "the probe imported jax"
         """
     )

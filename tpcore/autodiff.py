@@ -40,7 +40,7 @@ class VJPOps(ArrayOps):
         self._scatter_cache: dict = {}
 
     def scatter_last(self, ct, index: np.ndarray, n: int):
-        """Adjoint of ``x[..., index]`` for ``x (..., n)``: scatter-add ``ct`` on the last axis.
+        """Adjoint of ``x[..., index]`` for ``x (..., n)``: scatter-add ``ct`` on the last axis (``index`` of any shape).
 
         ``index`` is the plan's (host) constant. A permutation is undone by a gather with its
         inverse; any other index (repeated entries) by a matmul with its one-hot matrix, which adds
@@ -48,14 +48,16 @@ class VJPOps(ArrayOps):
         """
         key = (id(index), n, ct.dtype)
         if key not in self._scatter_cache:
-            if len(index) == n and np.array_equal(np.sort(index), np.arange(n)):
-                adjoint = ("gather", self.xp.asarray(np.argsort(index)))
+            flat = index.ravel()
+            if len(flat) == n and np.array_equal(np.sort(flat), np.arange(n)):
+                adjoint = ("gather", self.xp.asarray(np.argsort(flat)))
             else:
-                one_hot = np.zeros((len(index), n))
-                one_hot[np.arange(len(index)), index] = 1.0
+                one_hot = np.zeros((len(flat), n))
+                one_hot[np.arange(len(flat)), flat] = 1.0
                 adjoint = ("matmul", self.xp.asarray(one_hot, dtype=ct.real.dtype))
             self._scatter_cache[key] = (index, adjoint)  # keeps ``index`` alive, so its id stays unique
         kind, array = self._scatter_cache[key][1]
+        ct = ct.reshape(ct.shape[: ct.ndim - index.ndim] + (index.size,))  # a multi-axis index: its axes flattened
         return ct[..., array] if kind == "gather" else ct @ array
 
     def fft_conv2d_adjoint(self, ct, other, size, shape):
@@ -196,6 +198,34 @@ class _Reverse:
                 shape = [n if c in kept else 1 for c, n in zip(own, args[i].shape)]
                 grad = self.ops.xp.broadcast_to(grad.reshape(shape), args[i].shape)
             self.add(name, self.ops.unbroadcast(grad, args[i].shape))
+
+    def _weight_take(self, op, p, ct, args):
+        w, index = args
+        flat = index.reshape(-1)
+        if self.tape.per_sample:
+            self.add(op.args[0], self.ops.segment_sum(ct.reshape(ct.shape[0], -1), flat, w.shape[-1]))
+        else:
+            self.add(op.args[0], self.ops.segment_sum(ct.reshape(1, -1), flat, w.shape[-1])[0])
+
+    def _rfft(self, op, p, ct, args):
+        # y_m = sum_a x_a e^{-2 pi i m a / n}: the transpose is the full-length FFT of the cotangent
+        n, x = p["n"], args[0]
+        padded = self.ops.xp.zeros(ct.shape[:-1] + (n,), dtype=ct.dtype)
+        padded[..., : ct.shape[-1]] = ct
+        self.add(op.args[0], self.ops.xp.fft.fft(padded, axis=-1)[..., : x.shape[-1]])
+
+    def _irfft(self, op, p, ct, args):
+        # x_a = (1/n) (Re F_0 + 2 Re sum_{m>0} F_m e^{2 pi i m a / n}): c_F = w_m ifft(c_x)_m, w = 1, 2, 2, ...
+        n, F = p["n"], args[0]
+        c = self.ops.xp.fft.ifft(ct, axis=-1)[..., : F.shape[-1]]
+        w = self.ops.xp.full(F.shape[-1], 2.0, dtype=ct.dtype)
+        w[0] = 1.0
+        if n % 2 == 0 and F.shape[-1] == n // 2 + 1:
+            w[-1] = 1.0
+        self.add(op.args[0], c * w)
+
+    def _segment_sum(self, op, p, ct, args):
+        self.add(op.args[0], ct[:, args[1]])
 
     def _matmul(self, op, p, ct, args):
         self.add(op.args[0], self.ops.matmul(ct, args[1].T))

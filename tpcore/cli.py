@@ -161,11 +161,20 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence]) -> str:
     return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in cells)])
 
 
+from tpcore.testing import cli as _check  # noqa: E402 - `tpcore check` lives with the conformance suite
+from tpcore.analysis import cli as _analyze  # noqa: E402 - `tpcore analyze` lives with the analysis
+from tpcore.report import cli as _report  # noqa: E402 - `tpcore report` lives with its workloads
+from tpcore.report import compare as _compare  # noqa: E402 - `tpcore compare` too
+
 #: Subcommands by name. Planned: check (conformance matrix), report (the main job), analyze.
 COMMANDS: dict[str, Command] = {
     "backends": Command("list the registered backends, whether they are usable and why not, and their implementations",
                         _configure_backends, _run_backends),
     "info": Command("describe a tensor-product spec: paths, weights, FLOPs per strategy", _configure_info, _run_info),
+    "check": Command(_check.HELP, _check.configure, _check.run),
+    "analyze": Command(_analyze.HELP, _analyze.configure, _analyze.run),
+    "report": Command(_report.HELP, _report.configure, _report.run),
+    "compare": Command(_compare.HELP, _compare.configure, _compare.run),
 }
 
 

@@ -45,8 +45,10 @@ def _mtp_factor(ltilde: int, l1: int, l2: int, l3: int, irrep_normalization: str
     B1 = mtp_basis(ltilde, (l1,), irrep_normalization)
     B2 = mtp_basis(ltilde, (l2,), irrep_normalization)
     B3 = mtp_basis(ltilde, (l3,), irrep_normalization)
-    coupling = np.einsum("abi,bcj,ack->ijk", B1, B2, B3)
-    return float(np.sum(coupling * so3.wigner_3j(l1, l2, l3)))
+    # sum_{abc ijk} B1[a,b,i] B2[b,c,j] B3[a,c,k] C[i,j,k], contracted with the 3j first (cheapest order)
+    X1 = np.einsum("abi,ijk->abjk", B1, so3.wigner_3j(l1, l2, l3))
+    P = np.einsum("abjk,bcj->ack", X1, B2)
+    return float(np.einsum("ack,ack->", P, B3))
 
 
 def path_factor(variant, irreps_in1, irreps_in2, l1: int, l2: int, l3: int, irrep_normalization: str) -> float:

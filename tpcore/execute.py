@@ -62,6 +62,18 @@ class ArrayOps:
     def real(self, x):
         return self.xp.real(x)
 
+    def rfft(self, x, n):
+        return self.xp.fft.rfft(x, n=n, axis=-1)
+
+    def irfft(self, x, n):
+        return self.xp.fft.irfft(x, n=n, axis=-1)
+
+    def segment_sum(self, x, index, n):
+        """``(Z, n)``: column ``k`` of ``x (Z, K)`` added into column ``index[k]``."""
+        out = self.xp.zeros((x.shape[0], n), dtype=x.dtype)
+        self.xp.add.at(out, (slice(None), index), x)
+        return out
+
 
 def _per_sample_equation(equation: str, weight_arg: int) -> str:
     inputs, output = equation.split("->")
@@ -90,6 +102,14 @@ def run_plan(plan: Plan, ops: ArrayOps, consts: Mapping[str, Any], x1, x2, w=Non
                 result = args[0][:, p["start"] : p["stop"]].reshape((args[0].shape[0],) + tuple(p["shape"]))
             else:
                 result = args[0][p["start"] : p["stop"]].reshape(tuple(p["shape"]))
+        elif kind == "weight_take":
+            result = args[0][:, args[1]] if per_sample else args[0][args[1]]
+        elif kind == "rfft":
+            result = ops.rfft(args[0], p["n"])
+        elif kind == "irfft":
+            result = ops.irfft(args[0], p["n"])
+        elif kind == "segment_sum":
+            result = ops.segment_sum(args[0], args[1], p["n"])
         elif kind == "einsum":
             equation = p["equation"]
             if per_sample and p.get("weight_arg") is not None:

@@ -19,6 +19,10 @@ Ops (``Op.kind``; ``args`` name earlier values or ``consts``; ``params`` are sta
 ``concat``     concatenation on the last axis
 ``fft_conv2d`` linear 2D convolution of the last two axes through FFTs of size ``size``
 ``real``       real part
+``weight_take`` ``w[index]`` or, per sample, ``w[:, index]`` (gather of weights, any index shape)
+``rfft``       real FFT of length ``n`` on the last axis
+``irfft``      inverse real FFT of length ``n`` on the last axis (``irfft(rfft(x)) == x``)
+``segment_sum`` ``(Z, n)`` sums of the columns of ``x (Z, k)`` that share ``index[k]``
 =============  ===================================================================================
 """
 
@@ -36,9 +40,9 @@ from tpcore.spec import TensorProductSpec
 
 #: Lowering strategies per variant; the first is the default.
 STRATEGIES: dict[str, tuple[str, ...]] = {
-    "cgtp": ("dense",),
+    "cgtp": ("block", "dense", "sparse"),
     "gtp": ("fft", "direct"),
-    "s2grid": ("matrix",),
+    "s2grid": ("matrix", "fft"),
     "mtp": ("matmul",),
 }
 
@@ -103,7 +107,7 @@ def lower(spec: TensorProductSpec, strategy: str | None = None) -> Plan:
     strategy = check_strategy(spec.variant, strategy)
     b = _Builder()
     if spec.variant == "cgtp":
-        _lower_cgtp(spec, b)
+        {"block": _lower_cgtp_block, "dense": _lower_cgtp, "sparse": _lower_cgtp_sparse}[strategy](spec, b)
     else:
         _lower_channelwise(spec, strategy, b)
     return Plan(spec=spec, strategy=strategy, consts=dict(b.consts), ops=tuple(b.ops))
@@ -113,17 +117,11 @@ def lower(spec: TensorProductSpec, strategy: str | None = None) -> Plan:
 
 
 def _lower_cgtp(spec: TensorProductSpec, b: _Builder) -> None:
-    for name, irreps, used in (
-        ("x1", spec.irreps_in1, {p.i_in1 for p in spec.paths}),
-        ("x2", spec.irreps_in2, {p.i_in2 for p in spec.paths}),
-    ):
-        for i in sorted(used):
-            s = irreps.slices()[i]
-            b.op("block", f"{name}_{i}", name, start=s.start, stop=s.stop, mul=irreps[i].mul, dim=irreps[i].ir.dim)
-
+    """One einsum per path with its dense CG tensor, summed per output block (e3nn's way)."""
+    _input_blocks(spec, b)
     contributions: dict[int, list[str]] = {}
     for k, p in enumerate(spec.paths):
-        coupling = b.const(f"cg{k}", p.normalization * so3.wigner_3j(p.ir_in1.l, p.ir_in2.l, p.ir_out.l))
+        coupling = b.const(f"cg{k}", _coupling(p))
         weighted_eq, plain_eq = _CG_EQUATIONS[p.mode]
         args = [f"x1_{p.i_in1}", f"x2_{p.i_in2}", coupling]
         if p.has_weight:
@@ -145,6 +143,222 @@ def _lower_cgtp(spec: TensorProductSpec, b: _Builder) -> None:
         else:
             blocks.append(b.op("add", f"out_{io}", *terms))
     b.op("concat", "out", *blocks)
+
+
+def _input_blocks(spec: TensorProductSpec, b: _Builder) -> None:
+    """``x1_<i>``/``x2_<i>`` ``(Z, mul, dim)`` views of the input blocks some path uses."""
+    for name, irreps, used in (
+        ("x1", spec.irreps_in1, {p.i_in1 for p in spec.paths}),
+        ("x2", spec.irreps_in2, {p.i_in2 for p in spec.paths}),
+    ):
+        for i in sorted(used):
+            s = irreps.slices()[i]
+            b.op("block", f"{name}_{i}", name, start=s.start, stop=s.stop, mul=irreps[i].mul, dim=irreps[i].ir.dim)
+
+
+def _coupling(p) -> np.ndarray:
+    """The path's CG tensor ``(dim1, dim2, dim_out)`` times its normalization."""
+    return p.normalization * so3.wigner_3j(p.ir_in1.l, p.ir_in2.l, p.ir_out.l)
+
+
+def _output_targets(spec: TensorProductSpec, p, columns: np.ndarray) -> np.ndarray:
+    """Output positions ``(mul_out, len(columns))`` of a path's result ``(Z, mul_out, columns)``.
+
+    ``columns`` holds, per result column, the component (``0 .. 2l_out``) of the output irrep.
+    """
+    start = spec.irreps_out.slices()[p.i_out].start
+    return start + np.arange(p.mul_out)[:, None] * p.ir_out.dim + columns[None, :]
+
+
+def _sum_into_output(spec: TensorProductSpec, b: _Builder, pieces: list[str], targets: list[np.ndarray]) -> None:
+    """``out``: the flat pieces summed into their output positions (a gather when each is hit once)."""
+    flat = pieces[0] if len(pieces) == 1 else b.op("concat", "pieces", *pieces)
+    index = np.concatenate([t.ravel() for t in targets]) if targets else np.zeros(0, dtype=np.int64)
+    n = spec.irreps_out.dim
+    if len(index) == n and np.array_equal(np.sort(index), np.arange(n)):
+        b.op("take", "out", flat, b.const("out_index", np.argsort(index)))
+    else:
+        b.op("segment_sum", "out", flat, b.const("out_index", index), n=n)
+
+
+#: per mode: (equation applying gathered weights ``W[..., k]`` to the coupled ``y``, without weights)
+_BLOCK_WEIGHTING = {
+    "uvw": ("zuvk,uvwk->zwk", None),
+    "uvu": ("zuvk,uvk->zuk", "zuvk->zuk"),
+    "uvuv": ("zuvk,uvk->zuvk", None),
+    "uuw": ("zuk,uwk->zwk", "zuk->zk"),
+    "uuu": ("zuk,uk->zuk", None),
+}
+
+
+def _lower_cgtp_block(spec: TensorProductSpec, b: _Builder) -> None:
+    """Paths grouped by input pair for the coupling, by output for the weights.
+
+    Paths with the same input blocks (and mode, weighting, output multiplicity) share the coupling
+    step: their CG tensors are stacked along the output axis ``k``, so the group costs one or two
+    GEMMs whatever its number of paths, in the cheapest order (outer product first, or ``x2``
+    first, or ``x1`` first, by FLOP count). When every group has the same channel shape (e3nn's
+    fully connected and convolution layers), the coupled values of all paths into one output irrep
+    are then gathered side by side and weighted and summed by one contraction per output irrep,
+    which writes the output block directly. Otherwise each group is weighted on its own and the
+    results are summed into the output by a gather or a segment sum.
+    """
+    if not spec.paths:
+        b.op("zeros", "out", n=spec.irreps_out.dim)
+        return
+    _input_blocks(spec, b)
+    groups: dict[tuple, list] = {}
+    for p in spec.paths:
+        pairing = "uu" if p.mode in ("uuw", "uuu") else "uv"
+        groups.setdefault((p.i_in1, p.i_in2, pairing, p.mode, p.has_weight, p.mul_out), []).append(p)
+    coupled = []
+    for g, ((i1, i2, pairing, *_), paths) in enumerate(groups.items()):
+        C = np.concatenate([_coupling(p) for p in paths], axis=2)
+        coupled.append((g, paths, _couple_group(b, g, f"x1_{i1}", f"x2_{i2}", paths[0], pairing, C)))
+    if _weights_by_output(spec):
+        _assemble_by_output(spec, b, coupled)
+    else:
+        _assemble_by_group(spec, b, coupled)
+
+
+def _weights_by_output(spec: TensorProductSpec) -> bool:
+    """Whether the output-wise weighting applies and pays: uniform channels, some summing to do."""
+    shapes = {(p.mul_in1, p.mul_in2, p.mode in ("uuw", "uuu")) for p in spec.paths}
+    by_output: dict[int, set] = {}
+    for p in spec.paths:
+        by_output.setdefault(p.i_out, set()).add((p.mode, p.has_weight))
+    summing = any(p.has_weight for p in spec.paths) or len(by_output) < len(spec.paths)
+    return len(shapes) == 1 and all(len(kinds) == 1 for kinds in by_output.values()) and summing
+
+
+#: per mode: (contraction of the gathered ``Y (z, u[, v], path, k)`` with the paths' weights, without weights)
+_BY_OUTPUT_WEIGHTING = {
+    "uvw": ("zuvpk,puvw->zwk", None),
+    "uvu": ("zuvpk,puv->zuk", "zuvpk->zuk"),
+    "uvuv": ("zuvpk,puv->zuvk", "zuvpk->zuvk"),
+    "uuw": ("zupk,puw->zwk", "zupk->zk"),
+    "uuu": ("zupk,pu->zuk", "zupk->zuk"),
+}
+
+
+def _assemble_by_output(spec: TensorProductSpec, b: _Builder, coupled) -> None:
+    every = coupled[0][2] if len(coupled) == 1 else b.op("concat", "coupled", *(y for _, _, y in coupled))
+    column: dict[int, int] = {}  # path id -> its first column in ``coupled``
+    start = 0
+    for _, paths, _ in coupled:
+        for p in paths:
+            column[id(p)] = start
+            start += p.ir_out.dim
+    blocks = []
+    for io, mul_ir in enumerate(spec.irreps_out):
+        paths = [p for p in spec.paths if p.i_out == io]
+        if not paths:
+            blocks.append(b.op("zeros", f"out_{io}", n=mul_ir.dim))
+            continue
+        index = np.stack([column[id(p)] + np.arange(mul_ir.ir.dim) for p in paths])
+        Y = b.op("take", f"Y{io}", every, b.const(f"Y{io}_index", index))
+        weighted_eq, plain_eq = _BY_OUTPUT_WEIGHTING[paths[0].mode]
+        if paths[0].has_weight:
+            w_index = np.stack([p.weight_slice.start + np.arange(p.weight_numel).reshape(p.weight_shape) for p in paths])
+            W = b.op("weight_take", f"W{io}", "w", b.const(f"W{io}_index", w_index))
+            r = b.op("einsum", f"r{io}", Y, W, equation=weighted_eq, weight_arg=1)
+        else:
+            r = b.op("einsum", f"r{io}", Y, equation=plain_eq, weight_arg=None)
+        blocks.append(b.op("reshape", f"out_{io}", r, shape=(mul_ir.dim,)))
+    b.op("concat", "out", *blocks)
+
+
+def _assemble_by_group(spec: TensorProductSpec, b: _Builder, coupled) -> None:
+    pieces, targets = [], []
+    for g, paths, y in coupled:
+        p0 = paths[0]
+        weighted_eq, plain_eq = _BLOCK_WEIGHTING[p0.mode]
+        if p0.has_weight:
+            index = np.concatenate([_weight_index(p) for p in paths], axis=-1)
+            W = b.op("weight_take", f"W{g}", "w", b.const(f"W{g}_index", index))
+            y = b.op("einsum", f"r{g}", y, W, equation=weighted_eq, weight_arg=1)
+        elif plain_eq is not None:
+            y = b.op("einsum", f"r{g}", y, equation=plain_eq, weight_arg=None)
+        K = sum(p.ir_out.dim for p in paths)
+        pieces.append(b.op("reshape", f"r{g}_flat", y, shape=(p0.mul_out * K,)))
+        columns = np.concatenate([np.arange(p.ir_out.dim) for p in paths])
+        offsets = np.cumsum([0] + [p.ir_out.dim for p in paths])
+        targets.append(np.concatenate(
+            [_output_targets(spec, p, columns[o : o + p.ir_out.dim]) for p, o in zip(paths, offsets)], axis=1
+        ))
+    _sum_into_output(spec, b, pieces, targets)
+
+
+def _couple_group(b: _Builder, g: int, x1: str, x2: str, p, pairing: str, C: np.ndarray) -> str:
+    """``y (Z, u, v, K)`` (``(Z, u, K)`` when paired ``uu``): the inputs coupled by ``C (d1, d2, K)``."""
+    u, v = p.mul_in1, p.mul_in2
+    d1, d2, K = C.shape
+    if pairing == "uu":
+        outer = b.op("einsum", f"o{g}", x1, x2, equation="zui,zuj->zuij", weight_arg=None)
+        flat = b.op("reshape", f"o{g}_flat", outer, shape=(u, d1 * d2))
+        return b.op("matmul", f"y{g}", flat, b.const(f"C{g}", C.reshape(d1 * d2, K)))
+    costs = {
+        "outer": u * v * d1 * d2 * (1 + K),
+        "x2": v * d2 * d1 * K + u * v * d1 * K,
+        "x1": u * d1 * d2 * K + u * v * d2 * K,
+    }
+    order = min(costs, key=lambda k: (costs[k], k != "outer"))
+    if order == "outer":
+        outer = b.op("einsum", f"o{g}", x1, x2, equation="zui,zvj->zuvij", weight_arg=None)
+        flat = b.op("reshape", f"o{g}_flat", outer, shape=(u, v, d1 * d2))
+        return b.op("matmul", f"y{g}", flat, b.const(f"C{g}", C.reshape(d1 * d2, K)))
+    if order == "x2":
+        t = b.op("matmul", f"t{g}", x2, b.const(f"C{g}", C.transpose(1, 0, 2).reshape(d2, d1 * K)))
+        t = b.op("reshape", f"t{g}_split", t, shape=(v, d1, K))
+        return b.op("einsum", f"y{g}", x1, t, equation="zui,zvik->zuvk", weight_arg=None)
+    t = b.op("matmul", f"t{g}", x1, b.const(f"C{g}", C.reshape(d1, d2 * K)))
+    t = b.op("reshape", f"t{g}_split", t, shape=(u, d2, K))
+    return b.op("einsum", f"y{g}", t, x2, equation="zujk,zvj->zuvk", weight_arg=None)
+
+
+def _weight_index(p) -> np.ndarray:
+    """Flat weight positions of the path, shaped ``weight_shape + (dim_out,)`` (repeated along ``k``)."""
+    index = p.weight_slice.start + np.arange(int(np.prod(p.weight_shape))).reshape(p.weight_shape)
+    return np.broadcast_to(index[..., None], p.weight_shape + (p.ir_out.dim,))
+
+
+#: per mode: (equation on the gathered nonzeros with weights, without weights)
+_SPARSE_EQUATIONS = {
+    "uvw": ("zun,zvn,n,uvw->zwn", None),
+    "uvu": ("zun,zvn,n,uv->zun", "zun,zvn,n->zun"),
+    "uvuv": ("zun,zvn,n,uv->zuvn", "zun,zvn,n->zuvn"),
+    "uuw": ("zun,zun,n,uw->zwn", "zun,zun,n->zn"),
+    "uuu": ("zun,zun,n,u->zun", "zun,zun,n->zun"),
+}
+
+
+def _lower_cgtp_sparse(spec: TensorProductSpec, b: _Builder) -> None:
+    """Only the nonzero CG entries: gather ``x1[i]``, ``x2[j]`` per entry, multiply, sum into ``k``.
+
+    Costs ``O(nonzeros)`` per channel pair instead of ``O(dim1 dim2 dim_out)``, at the price of
+    gathers; the CG selection rules make the nonzeros ``O(L^5)`` of the dense ``O(L^6)``.
+    """
+    if not spec.paths:
+        b.op("zeros", "out", n=spec.irreps_out.dim)
+        return
+    _input_blocks(spec, b)
+    pieces, targets = [], []
+    for n, p in enumerate(spec.paths):
+        C = _coupling(p)
+        i, j, k = np.nonzero(np.abs(C) > 1e-14)
+        a = b.op("take", f"a{n}", f"x1_{p.i_in1}", b.const(f"I{n}", i))
+        c = b.op("take", f"c{n}", f"x2_{p.i_in2}", b.const(f"J{n}", j))
+        args = [a, c, b.const(f"cg{n}", C[i, j, k])]
+        weighted_eq, plain_eq = _SPARSE_EQUATIONS[p.mode]
+        if p.has_weight:
+            ws = p.weight_slice
+            args.append(b.op("weights", f"w{n}", "w", start=ws.start, stop=ws.stop, shape=p.weight_shape))
+            r = b.op("einsum", f"r{n}", *args, equation=weighted_eq, weight_arg=3)
+        else:
+            r = b.op("einsum", f"r{n}", *args, equation=plain_eq, weight_arg=None)
+        pieces.append(b.op("reshape", f"r{n}_flat", r, shape=(p.mul_out * len(k),)))
+        targets.append(_output_targets(spec, p, k))
+    _sum_into_output(spec, b, pieces, targets)
 
 
 # -- channel-wise variants ----------------------------------------------------------------------
@@ -206,6 +420,8 @@ def _scale_by_degree(b: _Builder, x: str, irreps, start: int, C: int, n: int, na
 
 def _lower_s2grid(spec, strategy, b, x1c, x2c) -> str:
     degree = spec.irreps_in1.lmax + spec.irreps_in2.lmax + spec.irreps_out.lmax
+    if strategy == "fft":
+        return _lower_s2grid_fft(spec, b, x1c, x2c, *so3.s2_grid_for_degree(degree))
     _, _, points, weights = so3.s2_grid(*so3.s2_grid_for_degree(degree))
     points, weights = points.reshape(-1, 3), weights.reshape(-1)
 
@@ -217,6 +433,72 @@ def _lower_s2grid(spec, strategy, b, x1c, x2c) -> str:
     product = b.op("mul", "f12", f1, f2)
     projection = values(spec.irreps_out) * weights[:, None] / (4 * np.pi)
     return b.op("matmul", "out_c", product, b.const("from_grid", projection))
+
+
+def _azimuthal_slots(irreps, res_beta: int, res_alpha: int):
+    """The SH of ``irreps`` on the grid, split by azimuthal frequency ``|m|``.
+
+    Returns ``(Yhat, slots)``: ``Yhat (dim, res_beta, M + 1)``, the rfft in alpha of each SH column
+    on each beta ring (only the column's own ``|m|`` is nonzero), and ``slots (M + 1, S)``, per
+    frequency the columns with that ``|m|`` padded with ``-1`` to a common width ``S``.
+    """
+    _, _, points, _ = so3.s2_grid(res_beta, res_alpha)
+    Y = so3.spherical_harmonics([ir.l for _, ir in irreps], points.reshape(-1, 3)).reshape(res_beta, res_alpha, -1)
+    M = irreps.lmax
+    Yhat = np.fft.rfft(Y, axis=1)[:, : M + 1].transpose(2, 0, 1)  # (dim, beta, m)
+    freq = np.abs(Yhat).max(axis=1).argmax(axis=1)
+    columns = [np.nonzero(freq == m)[0] for m in range(M + 1)]
+    S = max(len(c) for c in columns)
+    slots = np.full((M + 1, S), -1)
+    for m, c in enumerate(columns):
+        slots[m, : len(c)] = c
+    return Yhat, slots
+
+
+def _lower_s2grid_fft(spec, b, x1c, x2c, res_beta: int, res_alpha: int) -> str:
+    """S2-grid product with the alpha direction in Fourier space: ``O(L^3)`` per channel.
+
+    An SH column of azimuthal order ``|m|`` is ``P(beta) e^{+-i m alpha}`` on a ring, so the
+    transform to the grid splits into one small ``(l -> beta)`` contraction per ``|m|`` (the columns
+    gathered into ``slots``) followed by an inverse real FFT in alpha; the projection back is an
+    rfft in alpha, then one ``(beta -> l)`` contraction per ``|m|`` (Parseval on each ring).
+    """
+    _, _, _, grid_weights = so3.s2_grid(res_beta, res_alpha)
+    C = spec.channels
+    fs = []
+    for k, (x, irreps) in enumerate(((x1c, spec.irreps_in1), (x2c, spec.irreps_in2)), start=1):
+        Yhat, slots = _azimuthal_slots(irreps, res_beta, res_alpha)
+        M1, S = slots.shape
+        valid = slots >= 0
+        gathered = b.op("take", f"x{k}_slots", x, b.const(f"slots{k}", np.where(valid, slots, 0).ravel()))
+        masked = b.op("mul", f"x{k}_masked", gathered, b.const(f"mask{k}", valid.ravel().astype(np.float64)))
+        X = b.op("reshape", f"X{k}", masked, shape=(C, M1, S))
+        # P[m, s, beta] = Yhat[slots[m, s], beta, m]: the ring coefficients of each gathered column
+        P = np.zeros((M1, S, res_beta), dtype=complex)
+        for m in range(M1):
+            for s in range(S):
+                if valid[m, s]:
+                    P[m, s] = Yhat[slots[m, s], :, m]
+        F = b.op("einsum", f"F{k}", X, b.const(f"rings{k}", P), equation="zcms,msb->zcbm", weight_arg=None)
+        fs.append(b.op("irfft", f"f{k}", F, n=res_alpha))
+    product = b.op("mul", "f12", *fs)
+    G = b.op("rfft", "G", product, n=res_alpha)
+    Yhat, slots = _azimuthal_slots(spec.irreps_out, res_beta, res_alpha)
+    M1, S = slots.shape
+    G = b.op("take", "G_low", G, b.const("low_frequencies", np.arange(M1)))
+    # sum_a f_a Y_a = (1/n) sum over all frequencies F_m conj(Yhat_m): m > 0 counts twice (rfft keeps half)
+    twice = np.where(np.arange(M1) == 0, 1.0, 2.0)
+    scale = grid_weights[:, 0] / (4 * np.pi) / res_alpha  # weights[beta, alpha] = w_beta * 2 pi / res_alpha
+    Q = np.zeros((res_beta, M1, S), dtype=complex)
+    for m in range(M1):
+        for s in range(S):
+            if slots[m, s] >= 0:
+                Q[:, m, s] = scale * twice[m] * np.conj(Yhat[slots[m, s], :, m])
+    R = b.op("einsum", "R", G, b.const("rings_out", Q), equation="zcbm,bms->zcms", weight_arg=None)
+    R = b.op("reshape", "R_flat", b.op("real", "R_real", R), shape=(C, M1 * S))
+    flat_slots = slots.ravel()
+    order = np.array([np.nonzero(flat_slots == col)[0][0] for col in range(spec.irreps_out.dim // C)])
+    return b.op("take", "out_c", R, b.const("from_slots", order))
 
 
 def _lower_gtp(spec, strategy, b, x1c, x2c) -> str:

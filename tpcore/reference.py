@@ -21,7 +21,8 @@ from tpcore.spec import TensorProductSpec
 def _reference_function(spec: TensorProductSpec):
     from tpcore.execute import ArrayOps, PlanFunction
 
-    return PlanFunction(spec, ArrayOps(np), "float64")
+    # cgtp: the per-path strategy, the plainest; the others are checked against it
+    return PlanFunction(spec, ArrayOps(np), "float64", "dense" if spec.variant == "cgtp" else None)
 
 
 def reference(spec: TensorProductSpec, x1, x2, weights=None) -> np.ndarray:

@@ -62,6 +62,9 @@ class Backend:
     dtypes: tuple[str, ...] = DTYPES
     devices: tuple[str, ...] = ("cpu",)
     description: str = ""
+    #: zero-argument callable returning the backend's :class:`tpcore.harness.Harness` (may import
+    #: the framework: it is only called once the backend is usable); None if it offers none
+    harness: Callable[[], Any] | None = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -175,6 +178,7 @@ class Registry:
         self._impls: dict[str, Implementation] = {}
         self._owner: dict[str, str] = {}  # backend name or implementation key -> plugin name
         self._reasons: dict[str, str | None] = {}
+        self._harnesses: dict[str, Any] = {}
         self._lock = threading.RLock()
 
     @classmethod
@@ -258,6 +262,20 @@ class Registry:
     def build(self, spec, backend=None, impl=None, device=None, dtype=None):
         chosen, device, dtype = self._resolve(spec, backend, impl, device, dtype)
         return chosen.factory(spec, device=device, dtype=dtype)
+
+    def harness(self, backend: str):
+        """The :class:`tpcore.harness.Harness` of a usable ``backend`` (created once, then cached)."""
+        self._require_usable(backend)
+        with self._lock:
+            if backend not in self._harnesses:
+                factory = self._backends[backend].harness
+                if factory is None:
+                    raise BackendUnavailableError(
+                        f"backend {backend!r} registers no harness (Backend(harness=...)), so generic code "
+                        "(tpcore check, tpcore report, asv) cannot drive it"
+                    )
+                self._harnesses[backend] = factory()
+            return self._harnesses[backend]
 
     def _resolve(self, spec, backend, impl, device, dtype) -> tuple[Implementation, str | None, str]:
         if not hasattr(spec, "variant") or not hasattr(spec, "path_modes"):

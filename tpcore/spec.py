@@ -184,6 +184,18 @@ class TensorProductSpec:
         kept = [p for p, keep in zip(self.paths, mask) if keep]
         return dataclasses.replace(self, paths=_renumber_weights(kept))
 
+    def prune(self, scores_or_mask, threshold: float = 0.5):
+        """``(pruned_spec, weight_map)``: this cgtp spec without the paths to prune.
+
+        ``scores_or_mask``: a boolean keep-mask per path, per-path scores (the share of a path's
+        weights that are negligible, from :func:`tpcore.analysis.path_scores`), or one float per
+        path; a scored path is dropped when its score is at least ``threshold``. Move trained
+        weights with ``weight_map.apply(old_weights)``; see :mod:`tpcore.analysis.pruning`.
+        """
+        from tpcore.analysis.pruning import prune_spec
+
+        return prune_spec(self, scores_or_mask, threshold)
+
     def __str__(self) -> str:
         return (
             f"TensorProductSpec.{self.variant}({self.irreps_in1} x {self.irreps_in2} -> {self.irreps_out}, "

@@ -64,6 +64,12 @@ def _build(spec, *, device, dtype, strategy):
     return CupyTensorProduct(spec, cupy, dtype, strategy, device=_device_index(device))
 
 
+def _harness():
+    from .harness import CupyHarness
+
+    return CupyHarness()
+
+
 @hookimpl
 def tpcore_register_backends(register):
     register(
@@ -74,6 +80,7 @@ def tpcore_register_backends(register):
             default_dtype="float32",
             devices=("cuda",),
             description="CuPy on a CUDA GPU: cupy arrays in and out, tp.vjp for gradients (no autodiff).",
+            harness=_harness,
         )
     )
 

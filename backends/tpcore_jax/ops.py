@@ -46,3 +46,6 @@ class JaxOps(ArrayOps):
 
     def matmul(self, x, matrix):
         return jnp.matmul(x, matrix, precision=PRECISION)
+
+    def segment_sum(self, x, index, n):
+        return jnp.zeros((x.shape[0], n), dtype=x.dtype).at[:, index].add(x)

@@ -29,7 +29,7 @@ def _probe() -> str | None:
     return None
 
 
-def _devices() -> tuple[str, ...]:
+def devices() -> tuple[str, ...]:
     """("cpu", "gpu") when a jax GPU plugin is installed, else ("cpu",).
 
     Whether a GPU is actually present is checked when a tensor product is built for one.
@@ -46,6 +46,12 @@ def _build(spec, *, device, dtype, strategy):
     return build(spec, device=device, dtype=dtype, strategy=strategy)
 
 
+def _harness():
+    from .harness import JaxHarness
+
+    return JaxHarness()
+
+
 @hookimpl
 def tpcore_register_backends(register):
     register(
@@ -54,8 +60,9 @@ def tpcore_register_backends(register):
             probe=_probe,
             priority=10,
             default_dtype="float32",
-            devices=_devices(),
+            devices=devices(),
             description="JAX: a pure function tp(x1, x2, weights) for jit, grad (any order), vmap and sharding.",
+            harness=_harness,
         )
     )
 
@@ -67,7 +74,7 @@ def tpcore_register_implementations(register):
     capabilities = Capabilities(
         modes=None,
         dtypes=frozenset({"float32", "float64"}),  # float64 needs jax_enable_x64 (checked when built)
-        devices=frozenset(_devices()),
+        devices=frozenset(devices()),
         grad_order=2,  # any order: jax differentiates the plan's ops, which are all smooth
         jit=True,
         per_sample_weights=True,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
+from tpcore.harness import NumpyHarness
 from tpcore.hookspecs import hookimpl
 from tpcore.registry import Backend, Capabilities, Implementation
 
@@ -34,6 +35,7 @@ def tpcore_register_backends(register):
             priority=90,
             default_dtype="float64",
             description="NumPy on the CPU; no gradients. Always available.",
+            harness=NumpyHarness,
         )
     )
 

@@ -75,6 +75,19 @@ class TorchOps(ArrayOps):
     def real(self, x):
         return torch.real(x)
 
+    def rfft(self, x, n):
+        if x.numel() == 0:  # MKL's FFT rejects empty batches
+            return torch.zeros(x.shape[:-1] + (n // 2 + 1,), dtype=COMPLEX[x.dtype], device=x.device) + x.sum()
+        return torch.fft.rfft(x, n=n, dim=-1)
+
+    def irfft(self, x, n):
+        if x.numel() == 0:
+            return torch.zeros(x.shape[:-1] + (n,), dtype=x.real.dtype, device=x.device) + x.real.sum()
+        return torch.fft.irfft(x, n=n, dim=-1)
+
+    def segment_sum(self, x, index, n):
+        return torch.zeros((x.shape[0], n), dtype=x.dtype, device=x.device).index_add(1, index, x)
+
 
 def _promote(operands):
     """Cast real operands to the complex dtype when any operand is complex (numpy's promotion)."""

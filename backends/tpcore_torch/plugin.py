@@ -25,7 +25,7 @@ def _probe() -> str | None:
     return None
 
 
-def _devices() -> tuple[str, ...]:
+def devices() -> tuple[str, ...]:
     """("cpu", "cuda") when the installed torch is a CUDA build, else ("cpu",).
 
     Read from ``torch/version.py`` as text, because registration must not import torch; whether a
@@ -48,6 +48,12 @@ def _build(spec, *, device, dtype, strategy):
     return build(spec, device=device, dtype=dtype, strategy=strategy)
 
 
+def _harness():
+    from .harness import TorchHarness
+
+    return TorchHarness()
+
+
 @hookimpl
 def tpcore_register_backends(register):
     register(
@@ -56,8 +62,9 @@ def tpcore_register_backends(register):
             probe=_probe,
             priority=20,
             default_dtype="float32",
-            devices=_devices(),
+            devices=devices(),
             description="PyTorch: a torch.nn.Module with autograd (double backward), torch.compile and DDP.",
+            harness=_harness,
         )
     )
 
@@ -69,7 +76,7 @@ def tpcore_register_implementations(register):
     capabilities = Capabilities(
         modes=None,
         dtypes=frozenset({"float32", "float64"}),
-        devices=frozenset(_devices()),
+        devices=frozenset(devices()),
         grad_order=2,
         jit=True,  # torch.compile(module, fullgraph=True)
         per_sample_weights=True,

@@ -1,0 +1,78 @@
+"""``E3nnJaxTensorProduct``: e3nn-jax's legacy ``FunctionalTensorProduct`` as tpcore's jax function.
+
+e3nn-jax's modern ``e3nn_jax.tensor_product`` sorts irreps in its own order (0e, 0o, 1o, 1e, ...)
+and has no instructions or weights; ``e3nn_jax.legacy.FunctionalTensorProduct`` takes e3nn's
+instructions and keeps the irreps in the order given, so it maps a cgtp spec one to one (the
+normalization conversion is in :func:`tpcore_e3nn.instructions.e3nn_jax_arguments`).
+
+Its ``left_right`` works on one sample; the batch is a ``jax.vmap``, with the weights mapped too
+when they are per sample. The call is jitted once; checks run on static shapes while tracing, so it
+is a pure function like tpcore's own (``tp(x1, x2, weights=None)``, weights an argument).
+"""
+
+from __future__ import annotations
+
+import e3nn_jax
+import jax
+import jax.numpy as jnp
+from e3nn_jax.legacy import FunctionalTensorProduct
+
+from tpcore.spec import TensorProductSpec
+from tpcore.validation import check_call
+from tpcore_jax.tensor_product import check_dtype, jax_device
+
+from .instructions import e3nn_jax_arguments
+
+
+class E3nnJaxTensorProduct:
+    """``tp(x1, x2, weights=None)`` computed by e3nn-jax for a cgtp :class:`~tpcore.spec.TensorProductSpec`."""
+
+    def __init__(self, spec: TensorProductSpec, *, device=None, dtype="float32"):
+        self.spec = spec
+        self.device = jax_device(device)
+        self.dtype = jnp.dtype(check_dtype(dtype))
+        self._tp = FunctionalTensorProduct(**e3nn_jax_arguments(spec))
+        self._compiled = jax.jit(self._forward)
+
+    @property
+    def weight_numel(self) -> int:
+        return self.spec.weight_numel
+
+    def __call__(self, x1, x2, weights=None):
+        return self._compiled(x1, x2, weights)
+
+    def _forward(self, x1, x2, weights):
+        given = {"x1": x1, "x2": x2} | ({} if weights is None else {"weights": weights})
+        call = check_call(
+            self.spec,
+            x1_shape=tuple(x1.shape),
+            x2_shape=tuple(x2.shape),
+            weights_shape=None if weights is None else tuple(weights.shape),
+            dtypes={name: jnp.dtype(a.dtype).name for name, a in given.items()},
+            expected_dtype=self.dtype.name,
+        )
+        batch, Z = call.batch_shape, call.batch_size
+        d1, d2, numel = x1.shape[-1], x2.shape[-1], self.spec.weight_numel
+        x1 = jnp.broadcast_to(x1, batch + (d1,)).reshape(Z, d1)
+        x2 = jnp.broadcast_to(x2, batch + (d2,)).reshape(Z, d2)
+        if numel == 0:
+            weights, weight_axis = [], None
+        elif call.per_sample_weights:
+            weights, weight_axis = jnp.broadcast_to(weights, batch + (numel,)).reshape(Z, numel), 0
+        else:
+            weight_axis = None
+        out = jax.vmap(self._one_sample, in_axes=(0, 0, weight_axis))(x1, x2, weights)
+        return out.reshape(batch + (self.spec.irreps_out.dim,))
+
+    def _one_sample(self, x1, x2, weights):
+        a = e3nn_jax.IrrepsArray(self._tp.irreps_in1, x1)
+        b = e3nn_jax.IrrepsArray(self._tp.irreps_in2, x2)
+        return self._tp.left_right(weights, a, b, fused=False).array
+
+    def __repr__(self) -> str:
+        return f"E3nnJaxTensorProduct({self.spec}, dtype={self.dtype.name})"
+
+
+def build(spec: TensorProductSpec, *, device=None, dtype="float32") -> E3nnJaxTensorProduct:
+    """The factory of the ``jax/cgtp/e3nn_jax`` implementation."""
+    return E3nnJaxTensorProduct(spec, device=device, dtype=dtype)

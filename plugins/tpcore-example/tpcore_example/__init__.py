@@ -1,0 +1,1 @@
+"""tpcore-example: the plugin that docs/plugins.md builds step by step."""

@@ -1,0 +1,54 @@
+"""The tpcore plugin: one backend ("example") and one implementation ("example/cgtp/einsum")."""
+
+from tpcore import hookimpl
+from tpcore.harness import NumpyHarness
+from tpcore.registry import Backend, Capabilities, Implementation
+
+
+class ExampleHarness(NumpyHarness):
+    """How generic code (conformance suite, benchmarks) drives the backend: numpy arrays, no gradients."""
+
+    backend = "example"
+
+
+def build_einsum(spec, *, device, dtype):
+    from tpcore_example.einsum_tp import EinsumTensorProduct
+
+    return EinsumTensorProduct(spec, dtype)
+
+
+@hookimpl
+def tpcore_register_backends(register):
+    register(
+        Backend(
+            name="example",
+            probe=lambda: None,  # numpy is always there: always usable
+            priority=500,  # after tpcore's own backends: never the default by accident
+            default_dtype="float64",
+            dtypes=("float32", "float64"),
+            devices=("cpu",),
+            description="tpcore-example: numpy arrays on the CPU, no gradients",
+            harness=ExampleHarness,
+        )
+    )
+
+
+@hookimpl
+def tpcore_register_implementations(register):
+    register(
+        Implementation(
+            backend="example",
+            variant="cgtp",
+            name="einsum",
+            factory=build_einsum,
+            capabilities=Capabilities(
+                modes={"uvw", "uvu", "uuw", "uuu", "uvuv"},
+                dtypes={"float32", "float64"},
+                devices={"cpu"},
+                grad_order=0,
+                jit=False,
+                per_sample_weights=True,
+            ),
+            description="one numpy einsum per path, from spec.paths and tpcore.so3.wigner_3j",
+        )
+    )

@@ -1,0 +1,165 @@
+"""tpcore.torch is a drop-in for e3nn's TensorProduct family: same outputs, gradients and state_dict."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+o3 = pytest.importorskip("e3nn.o3")
+
+import tpcore  # noqa: E402
+import tpcore.torch as tt  # noqa: E402
+from tpcore.registry import get_registry  # noqa: E402
+
+TOL64 = 1e-10
+CGTP_IMPLS = [impl.name for impl in get_registry().implementations(backend="torch", variant="cgtp")]
+
+
+@pytest.fixture
+def float64():
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    torch.manual_seed(0)
+    yield
+    torch.set_default_dtype(before)
+
+
+def assert_close(actual, expected, tol=TOL64):
+    actual, expected = actual.detach().numpy(), expected.detach().numpy()
+    assert actual.shape == expected.shape
+    scale = max(np.abs(expected).max(), 1.0)
+    assert np.abs(actual - expected).max() <= tol * scale
+
+
+def grads(module, *inputs, weight=None):
+    """(output, gradients of sum(g * output) wrt the inputs and the weights) for a fixed random g."""
+    inputs = [x.detach().requires_grad_() for x in inputs]
+    weight = None if weight is None else weight.detach().requires_grad_()
+    out = module(*inputs) if weight is None else module(*inputs, weight)
+    g = torch.linspace(-1, 1, out.numel()).reshape(out.shape)
+    wrt = inputs + ([weight] if weight is not None else [p for p in module.parameters()])
+    return out, torch.autograd.grad((g * out).sum(), wrt)
+
+
+@pytest.mark.parametrize("impl", CGTP_IMPLS)
+def test_fully_connected_loads_e3nn_state_dict_and_matches(float64, impl):
+    irreps = ("2x0e + 2x1o + 1x2e", "0e + 1o + 2e", "3x0e + 2x1o + 2x1e + 1x2e")
+    ours, theirs = tt.FullyConnectedTensorProduct(*irreps, impl=impl), o3.FullyConnectedTensorProduct(*irreps)
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    assert ours.weight_numel == theirs.weight_numel
+    assert list(ours.state_dict()) == ["weight", "output_mask"]
+    x, y = torch.randn(6, theirs.irreps_in1.dim), torch.randn(6, theirs.irreps_in2.dim)
+    out, grad = grads(ours, x, y)
+    out_ref, grad_ref = grads(theirs, x, y)
+    assert_close(out, out_ref)
+    for a, b in zip(grad, grad_ref):
+        assert_close(a, b)
+    assert_close(ours.output_mask, theirs.output_mask)
+
+
+def test_state_dict_goes_back_to_e3nn(float64):
+    irreps = ("2x0e + 1x1o", "0e + 1o", "1x0e + 1x1o + 1x2e")
+    ours, theirs = tt.FullyConnectedTensorProduct(*irreps), o3.FullyConnectedTensorProduct(*irreps)
+    result = theirs.load_state_dict(ours.state_dict(), strict=False)
+    assert result.unexpected_keys == []
+    assert all(key.startswith("_compiled_main") for key in result.missing_keys)
+    assert torch.equal(theirs.weight, ours.weight)
+
+
+def test_uvu_per_edge_weights_match_e3nn(float64):
+    """The NequIP/MACE convolution: uvu instructions, shared_weights=False, one weight vector per edge."""
+    irreps_in1, irreps_sh = o3.Irreps("4x0e + 3x1o + 2x2e"), o3.Irreps("0e + 1o + 2e")
+    irreps_mid, instructions = [], []
+    for i, (mul, ir_in) in enumerate(irreps_in1):
+        for j, (_, ir_sh) in enumerate(irreps_sh):
+            for ir_out in ir_in * ir_sh:
+                instructions.append((i, j, len(irreps_mid), "uvu", True))
+                irreps_mid.append((mul, ir_out))
+    theirs = o3.TensorProduct(irreps_in1, irreps_sh, irreps_mid, instructions, shared_weights=False)
+    ours = tt.TensorProduct(str(irreps_in1), str(irreps_sh), str(o3.Irreps(irreps_mid)), instructions, shared_weights=False)
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    assert ours.internal_weights is False and ours.weight.numel() == 0
+    edges = 9
+    x, y, w = torch.randn(edges, irreps_in1.dim), torch.randn(edges, irreps_sh.dim), torch.randn(edges, theirs.weight_numel)
+    out, grad = grads(ours, x, y, weight=w)
+    out_ref, grad_ref = grads(theirs, x, y, weight=w)
+    assert_close(out, out_ref)
+    for a, b in zip(grad, grad_ref):
+        assert_close(a, b)
+    path = 4
+    assert_close(ours.weight_view_for_instruction(path, w), theirs.weight_view_for_instruction(path, w))
+
+
+def test_full_tensor_product_matches_e3nn(float64):
+    ours = tt.FullTensorProduct("2x0e + 1x1o", "1o + 0e + 2e", filter_ir_out=["0e", "1o", "1e"])
+    theirs = o3.FullTensorProduct("2x0e + 1x1o", "1o + 0e + 2e", filter_ir_out=["0e", "1o", "1e"])
+    assert str(ours.irreps_out) == str(theirs.irreps_out)
+    x, y = torch.randn(4, 5), torch.randn(4, 9)
+    assert_close(ours(x, y), theirs(x, y))
+
+
+def test_swapped_into_e3nn_gate_points_network(float64, monkeypatch):
+    """Replace e3nn's TP classes inside e3nn's own network: same outputs and parameter gradients."""
+    gate_points = pytest.importorskip("e3nn.nn.models.gate_points_2101")
+    kwargs = dict(
+        irreps_in=None, irreps_hidden="4x0e + 4x0o + 2x1e + 2x1o", irreps_out="1x0o + 1x0e", irreps_node_attr=None,
+        irreps_edge_attr=o3.Irreps.spherical_harmonics(2), layers=2, max_radius=2.0, number_of_basis=5,
+        radial_layers=1, radial_neurons=8, num_neighbors=3.0, num_nodes=4.0,
+    )  # fmt: skip
+    theirs = gate_points.Network(**kwargs)
+    monkeypatch.setattr(gate_points, "FullyConnectedTensorProduct", tt.FullyConnectedTensorProduct)
+    monkeypatch.setattr(gate_points, "TensorProduct", tt.TensorProduct)
+    ours = gate_points.Network(**kwargs)
+    swapped = [m for m in ours.modules() if isinstance(m, tt.TensorProduct)]
+    assert len(swapped) == 3 * 4  # sc, lin1, tp, lin2 in each of the 3 convolutions
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+
+    pos = torch.tensor([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [1.0, 1.0, 0.0], [1.0, 1.0, 1.0], [0.3, -0.7, 0.4]])
+    data = {"pos": pos, "batch": torch.zeros(len(pos), dtype=torch.long)}
+    out, out_ref = ours(data), theirs(data)
+    assert_close(out, out_ref)
+    assert out_ref.abs().max() > 1e-3  # the comparison is not between zeros
+    g_ours = torch.autograd.grad(out.square().sum(), list(ours.parameters()))
+    g_theirs = torch.autograd.grad(out_ref.square().sum(), list(theirs.parameters()))
+    for a, b in zip(g_ours, g_theirs):
+        assert_close(a, b)
+
+
+@pytest.mark.parametrize("variant", ["gtp", "s2grid", "mtp"])
+def test_channelwise_variant_repeats_a_single_channel_input(float64, variant):
+    """A multiplicity-1 input (spherical harmonics) is the C-channel signal with every channel equal."""
+    tp = tt.TensorProduct("3x0e + 3x1o + 3x2e", "0e + 1o + 2e", "3x0e + 3x1o + 3x2e", [(0, 0, 0, "uvu", True)], shared_weights=False, variant=variant)
+    assert tp.spec.variant == variant and str(tp.spec.irreps_in2) == "3x0e+3x1o+3x2e"
+    x, y, w = torch.randn(5, 27), torch.randn(5, 9), torch.randn(5, tp.weight_numel)
+    y_wide = torch.cat([y[:, :1].repeat(1, 3), y[:, 1:4].repeat(1, 3), y[:, 4:].repeat(1, 3)], dim=1)
+    expected = np.stack([tpcore.reference(tp.spec, x[i].numpy(), y_wide[i].numpy(), w[i].numpy()) for i in range(5)])
+    assert_close(tp(x, y, w), torch.from_numpy(expected))
+
+
+def test_channelwise_variant_says_why_irreps_do_not_fit():
+    with pytest.raises(ValueError, match="channel-wise"):
+        tt.TensorProduct("3x0e + 2x1o", "0e + 1o", "3x0e + 2x1o", [(0, 0, 0, "uvu", True)], variant="gtp")
+
+
+def test_errors_name_the_argument():
+    instructions = [(0, 0, 0, "uvu", True)]
+    tp = tt.TensorProduct("2x0e", "0e", "2x0e", instructions, shared_weights=False)
+    x, y = torch.randn(3, 2), torch.randn(3, 1)
+    with pytest.raises(ValueError, match="weight is required"):
+        tp(x, y)
+    with pytest.raises(ValueError, match=r"weight has shape \(3, 5\).*\(\.\.\., 2\)"):
+        tp(x, y, torch.randn(3, 5))
+    shared = tt.TensorProduct("2x0e", "0e", "2x0e", instructions)
+    with pytest.raises(ValueError, match=r"shared_weights=True expects \(2,\)"):
+        shared(x, y, torch.randn(3, 2))
+    with pytest.raises(ValueError, match="in1_var"):
+        tt.TensorProduct("2x0e", "0e", "2x0e", instructions, in1_var=[2.0])
+    with pytest.raises(ValueError, match="'uvv'"):
+        tt.TensorProduct("2x0e", "0e", "2x0e", [(0, 0, 0, "uvv", True)])
+    with pytest.raises(ValueError, match="internal_weights=True needs shared_weights=True"):
+        tt.TensorProduct("2x0e", "0e", "2x0e", instructions, internal_weights=True, shared_weights=False)
+
+
+def test_to_double_moves_the_computation(float64):
+    tp = tt.FullyConnectedTensorProduct("2x0e + 1x1o", "0e + 1o", "1x0e + 1x1o", dtype="float32").double()
+    assert tp.weight.dtype == torch.float64 and tp.output_mask.dtype == torch.float64
+    assert tp(torch.randn(2, 5), torch.randn(2, 4)).dtype == torch.float64

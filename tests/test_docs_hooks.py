@@ -1,0 +1,47 @@
+"""docs/hooks.md documents every hook of tpcore/hookspecs.py and is the current rendering of the code."""
+
+from pathlib import Path
+
+import pluggy
+import pytest
+
+from tpcore import hookdoc, hookspecs
+
+HOOKS_MD = Path(__file__).resolve().parents[1] / "docs" / "hooks.md"
+
+
+def _hooks_pluggy_knows() -> set[str]:
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    return {name for name in vars(pm.hook) if name.startswith(f"{hookspecs.PROJECT_NAME}_")}
+
+
+def test_hookdoc_finds_every_hook_pluggy_knows():
+    assert {f.__name__ for f in hookdoc.hookspec_functions()} == _hooks_pluggy_knows()
+
+
+def test_every_hook_is_documented():
+    text = HOOKS_MD.read_text()
+    missing = sorted(name for name in _hooks_pluggy_knows() if f"### `{name}`" not in text)
+    assert not missing, f"docs/hooks.md does not document the hook(s) {missing}; regenerate it with: {hookdoc.REGENERATE}"
+
+
+def test_hooks_md_is_up_to_date():
+    assert HOOKS_MD.read_text() == hookdoc.render(), (
+        "docs/hooks.md is stale (tpcore/hookspecs.py, the registry dataclasses or tpcore/harness.py changed); "
+        f"regenerate it with: {hookdoc.REGENERATE}"
+    )
+
+
+def test_rendering_fails_on_an_undocumented_field(monkeypatch):
+    backend_docs = dict(hookdoc.FIELD_DOCS["Backend"])
+    del backend_docs["probe"]
+    monkeypatch.setitem(hookdoc.FIELD_DOCS, "Backend", backend_docs)
+    with pytest.raises(ValueError, match=r"undocumented fields \['probe'\]"):
+        hookdoc.render()
+
+
+def test_reference_shows_signatures_and_parameters():
+    text = HOOKS_MD.read_text()
+    assert "tpcore_register_backends(register: Callable[[Backend], None]) -> None" in text
+    assert "- **register**: call `register(Backend(...))` once per backend." in text

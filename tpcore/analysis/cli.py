@@ -1,0 +1,111 @@
+"""``tpcore analyze``: paths, cost per strategy, expressivity and interactability of a spec."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+HELP = "analyze a tensor-product spec: paths, FLOPs and memory per strategy, expressivity, interactability"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    from tpcore.cli import _configure_info
+
+    _configure_info(parser)  # the spec options of `tpcore info`
+    parser.add_argument("--plot", metavar="OUT.png", help="write the interactability matrix as a PNG")
+    parser.add_argument("--bench-prune", action="store_true",
+                        help="time the cgtp against itself with every other path pruned, and print the ratio")  # fmt: skip
+    parser.add_argument("--backend", default="numpy", help="backend for --bench-prune (default numpy)")
+    parser.add_argument("--batch", type=int, default=1000, help="batch size for --bench-prune (default 1000)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tpcore.cli import USAGE_ERROR, spec_from_args
+
+    try:
+        spec = spec_from_args(args)
+    except ValueError as exc:
+        print(f"tpcore analyze: error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    if args.bench_prune and (spec.variant != "cgtp" or len(spec.paths) < 2):
+        print("tpcore analyze: error: --bench-prune needs a cgtp spec with at least 2 paths", file=sys.stderr)
+        return USAGE_ERROR
+    print(spec)
+    _print_paths(spec)
+    _print_costs(spec)
+    _print_expressivity(spec)
+    _print_interactability(spec)
+    if args.plot:
+        from tpcore.analysis.plot import plot_interactability
+
+        print(f"\nInteractability matrix written to {plot_interactability(spec, args.plot)}")
+    if args.bench_prune:
+        _print_benchmark(spec, args.backend, args.batch)
+    return 0
+
+
+def _print_paths(spec) -> None:
+    from tpcore.cli import _table
+
+    rows = [[k, f"{p.ir_in1} x {p.ir_in2} -> {p.ir_out}", "odd" if p.is_antisymmetric else "even", p.weight_numel]
+            for k, p in enumerate(spec.paths)]  # fmt: skip
+    print("\nPaths (l1 + l2 + l3 odd = antisymmetric)")
+    print(_table(["#", "path", "l1+l2+l3", "weights"], rows) or "  none")
+
+
+def _print_costs(spec) -> None:
+    from tpcore.analysis.flops import coefficient_bytes, flops, plan_coefficient_bytes
+    from tpcore.cli import _table
+    from tpcore.plan import STRATEGIES
+
+    model_flops, model_bytes = flops(spec), coefficient_bytes(spec)
+    implemented = STRATEGIES[spec.variant]
+    rows = []
+    for name in dict.fromkeys([*model_flops, *implemented]):
+        plan_kib = f"{plan_coefficient_bytes(spec, name) / 1024:.1f}" if name in implemented else "-"
+        model_kib = f"{model_bytes[name] / 1024:.1f}" if name in model_bytes else "-"
+        rows.append([name, model_flops.get(name, "-"), model_kib, plan_kib])
+    print("\nCost per sample: FLOP model, coefficient KiB (float64) of the model and of tpcore's plan")
+    print(_table(["strategy", "flops", "model KiB", "plan KiB"], rows))
+
+
+def _print_expressivity(spec) -> None:
+    from tpcore.analysis import expressivity as ex
+
+    found = ex.interactions(spec)
+    odd = [i for i in found if i.antisymmetric]
+    missing = ex.missing_interactions(spec)
+    lacking = [i for i in ex.missing_interactions(spec, any_output=True) if i.antisymmetric]
+    violating = [i for i in found if not i.parity_allowed]
+    print("\nExpressivity")
+    for label, items in (
+        ("interactions", found),
+        ("antisymmetric (l1+l2+l3 odd)", odd),
+        ("O(3)-allowed, missing", missing),
+        ("antisymmetric the inputs allow (any output), missing", lacking),
+        ("parity-violating (SO(3) only)", violating),
+    ):
+        listed = f": {', '.join(map(str, items))}" if items and label != "interactions" else ""
+        print(f"  {label}: {len(items)}{listed}")
+    print(f"  independent output irreps: {ex.independent_output_irreps(spec)}")
+
+
+def _print_interactability(spec) -> None:
+    from tpcore.analysis.expressivity import interactability
+    from tpcore.cli import _table
+
+    m = interactability(spec)
+    cell = lambda n, k: f"{n} ({k} odd)" if k else str(n)  # noqa: E731
+    rows = [[label, *(cell(n, k) for n, k in zip(m.counts[i], m.antisymmetric[i]))] for i, label in enumerate(m.rows)]
+    print("\nInteractability (output irreps reached per input pair; rows irreps_in1, columns irreps_in2)")
+    print(_table(["in1 \\ in2", *m.columns], rows))
+
+
+def _print_benchmark(spec, backend: str, batch: int) -> None:
+    from tpcore.analysis.benchmark import benchmark_pruning
+
+    t = benchmark_pruning(spec, backend=backend, batch=batch)
+    print(f"\nPruning benchmark ({t.backend}, batch {batch}, float32, best of 10, same run)")
+    print(f"  unpruned  {t.paths} paths  {t.unpruned_s * 1e3:.3f} ms")
+    print(f"  pruned    {t.kept_paths} paths  {t.pruned_s * 1e3:.3f} ms")
+    print(f"  speedup   {t.speedup:.2f}x")

@@ -1,0 +1,81 @@
+"""``tpcore report``: correctness, speed and FLOPs of every usable implementation, with plots.
+
+Writes ``report.md``, a self-contained ``report.html`` and the PNG plots into ``--out`` and prints
+the table. Exits 1 when an implementation is outside its dtype's tolerance or failed to run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+from tpcore.spec import VARIANTS
+
+HELP = "measure every usable implementation: correctness vs the reference, time, FLOPs, ratios to e3nn; writes report.md/.html and plots"
+DEFAULT_OUT = "tpcore-report"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", default=DEFAULT_OUT, help=f"output directory (default {DEFAULT_OUT}/)")
+    parser.add_argument("--lmax", type=int, default=6, help="measure L = 1..LMAX (default 6)")
+    parser.add_argument("--batch", type=int, default=1000, help="samples per call (default 1000)")
+    parser.add_argument("--backends", type=_names, default=None, help="comma-separated (default: every usable one)")
+    parser.add_argument("--variants", type=_names, default=list(VARIANTS), help="comma-separated (default: all)")
+    parser.add_argument("--repeat", type=int, default=5, help="timed calls per measurement, median reported (default 5)")
+    parser.add_argument("--dtype", default="float32", choices=("float32", "float64"))
+
+
+def run(args: argparse.Namespace) -> int:
+    from tpcore.report.measure import measure, plan_cases
+    from tpcore.report.plots import write_plots
+    from tpcore.report.tables import markdown, html_page, table_cells, HEADERS
+    from tpcore.cli import _table
+
+    unknown = sorted(set(args.variants) - set(VARIANTS))
+    if unknown or args.lmax < 1 or args.batch < 1 or args.repeat < 1:
+        problem = f"unknown variants {unknown}" if unknown else "--lmax, --batch and --repeat must be >= 1"
+        print(f"tpcore report: error: {problem} (variants: {', '.join(VARIANTS)})", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    cases = plan_cases(args.backends, args.variants)
+    if not cases:
+        print("tpcore report: error: no usable backend among " + (",".join(args.backends or []) or "the registered ones")
+              + " (see `tpcore backends`)", file=sys.stderr)
+        return 2
+    rows = measure(cases, range(1, args.lmax + 1), args.batch, args.dtype, args.repeat)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    plots = write_plots(rows, out, args.batch, args.dtype)
+    header = _header_lines(rows, args, time.perf_counter() - started)
+    (out / "report.md").write_text(markdown(rows, header, plots))
+    (out / "report.html").write_text(html_page(rows, header, plots))
+    print("\n".join(header))
+    print(_table(HEADERS, table_cells(rows)))
+    print(f"\nwrote {out / 'report.md'}, {out / 'report.html'} and {len(plots)} plots")
+    bad = [r.label + f" L={r.L}" for r in rows if not r.correct and not r.error.startswith("skipped")]
+    if bad:
+        print("incorrect or failed: " + ", ".join(bad), file=sys.stderr)
+    return 1 if bad else 0
+
+
+def _header_lines(rows, args, seconds: float) -> list[str]:
+    peaks = {r.backend: r.peak_gflops for r in rows if r.peak_gflops}
+    return [
+        f"- machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()}",
+        f"- settings: L = 1..{args.lmax}, batch {args.batch}, {args.dtype}, median of {args.repeat} calls "
+        "(fewer past 2 s per measurement)",
+        "- workloads (tpcore/report/workloads.py): cgtp = uvw 8x(0..L) x 1x(0..L) -> 8x(0..L); "
+        "gtp/s2grid/mtp = weighted channel-wise 8x(0..L) x 8x(0..L) -> 8x(0..L)",
+        "- matmul peak measured in this run (float32 GFLOP/s): " + (", ".join(f"{b} {p:.0f}" for b, p in peaks.items()) or "-"),
+        "- fwd / e3nn, fwd / e3nn_jax: forward time over the peer's forward time on the cgtp workload at the same L "
+        "(< 1 is faster)",
+        f"- total time: {seconds:.0f} s",
+    ]
+
+
+def _names(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]

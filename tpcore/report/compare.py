@@ -1,0 +1,213 @@
+"""``tpcore compare``: tpcore against e3nn and e3nn-jax, side by side in one run (the performance targets).
+
+For each backend with a peer (torch with e3nn, jax with e3nn-jax, both from plugins/tpcore-e3nn)
+and each ``L`` it times, in the same process and under the same load:
+
+- ``full``: e3nn's ``FullTensorProduct`` of ``1x0e + 1x1o + ... + 1xL`` with itself, outputs
+  filtered to ``l <= L`` (mode ``uvuv``, no weights): tpcore's default cgtp vs the peer;
+- ``fc``: e3nn's ``FullyConnectedTensorProduct`` ``8x(0..L) x 1x(0..L) -> 8x(0..L)`` (the
+  :func:`~tpcore.report.workloads.workload_spec` cgtp workload): tpcore's default cgtp vs the peer;
+- ``s2grid``, ``gtp``: the channel-wise workloads at the same ``L``, against tpcore's own cgtp
+  ``fc`` (the "is the cheaper variant faster" question) and against the peer's ``fc``.
+
+It prints speedups (peer time / tpcore time, > 1 is faster), the fitted growth exponent of each
+row's time with ``L``, the fraction of the matmul peak measured in the same run (useful FLOPs:
+2 x nonzero CG entries x channel pairs for cgtp, the cheapest modelled strategy otherwise), and
+for jax the compiled peak temporary memory of forward+backward next to e3nn-jax's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+HELP = "time tpcore against e3nn and e3nn-jax in one run and print speedups, growth exponents, peak fractions"
+
+#: backend -> the peer implementation registered on it by plugins/tpcore-e3nn
+PEERS = {"torch": "e3nn", "jax": "e3nn_jax"}
+WORKLOADS = ("full", "fc", "s2grid", "gtp")
+
+
+def full_spec(L: int):
+    """e3nn's ``FullTensorProduct`` of ``s2_irreps(L)`` with itself, outputs filtered to ``l <= L``."""
+    from tpcore.irreps import s2_irreps
+    from tpcore.spec import TensorProductSpec
+
+    x = s2_irreps(L)
+    every = TensorProductSpec.cgtp(x, x, None, mode="uvuv")
+    kept = [p for p in every.paths if p.ir_out.l <= L]
+    out = " + ".join(f"1x{p.ir_out}" for p in kept)
+    instructions = [(p.i_in1, p.i_in2, k, "uvuv", False) for k, p in enumerate(kept)]
+    return TensorProductSpec.cgtp(x, x, out, mode="uvuv", instructions=instructions)
+
+
+def workload(name: str, L: int):
+    from tpcore.report.workloads import workload_spec
+
+    return full_spec(L) if name == "full" else workload_spec("cgtp" if name == "fc" else name, L)
+
+
+def useful_flops(spec) -> int:
+    """FLOPs per sample the product needs at least (the cheapest modelled strategy)."""
+    from tpcore.analysis import flops
+
+    return min(flops(spec).values())
+
+
+@dataclass
+class Row:
+    backend: str
+    workload: str
+    impl: str
+    times: dict = field(default_factory=dict)  # (L, "fwd" | "fwd+bwd") -> seconds
+    memory: dict = field(default_factory=dict)  # L -> bytes (jax only)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--lmax", type=int, default=6, help="L = LMIN..LMAX (default 6)")
+    parser.add_argument("--lmin", type=int, default=1, help="(default 1)")
+    parser.add_argument("--batch", type=int, default=1000, help="samples per call (default 1000)")
+    parser.add_argument("--backends", default="torch,jax", help="comma-separated, among torch,jax (default both)")
+    parser.add_argument("--workloads", default=",".join(WORKLOADS), help=f"comma-separated among {','.join(WORKLOADS)}")
+    parser.add_argument("--repeat", type=int, default=7, help="timed calls per measurement, the fastest counts (default 7)")
+    parser.add_argument("--out", default=None, help="also write the tables as markdown to this file")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tpcore.registry import get_registry
+
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
+    bad = [b for b in backends if b not in PEERS] + [w for w in workloads if w not in WORKLOADS]
+    if bad or args.lmin < 1 or args.lmax < args.lmin:
+        print(f"tpcore compare: error: unknown {bad} or bad L range (backends {list(PEERS)}, workloads {WORKLOADS})",
+              file=sys.stderr)
+        return 2
+    registry = get_registry()
+    usable = [b for b in backends if registry.reason(b) is None]
+    for b in set(backends) - set(usable):
+        print(f"tpcore compare: skipping {b}: {registry.reason(b)}", file=sys.stderr)
+    Ls = list(range(args.lmin, args.lmax + 1))
+    rows, peaks = _measure(usable, workloads, Ls, args.batch, args.repeat)
+    text = "\n\n".join(_tables(rows, peaks, Ls, args.batch))
+    print(text)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text + "\n")
+    return 0
+
+
+def _measure(backends, workloads, Ls, batch, repeat):
+    from tpcore.report.timing import matmul_peak_gflops, prepare
+
+    todo = [(b, w, impl, L) for b in backends for w in workloads for impl in _impls(b, w) for L in Ls]
+    rows: dict[tuple, Row] = {}
+    for k, (b, w, impl, L) in enumerate(todo, start=1):
+        row = rows.setdefault((b, w, impl), Row(b, w, impl))
+        label = f"{b}/{w}/{impl or 'default'} L={L}"
+        print(f"[{k}/{len(todo)}] {label}", file=sys.stderr, flush=True)
+        try:
+            prepared = prepare(b, workload(w, L), impl, batch)
+        except NotImplementedError as exc:
+            print(f"    skipped: {exc}", file=sys.stderr)
+            continue
+        row.times[L, "fwd"] = _best_seconds(prepared.forward, repeat)
+        row.times[L, "fwd+bwd"] = _best_seconds(prepared.forward_backward, repeat)
+        if b == "jax":
+            row.memory[L] = _jax_vjp_temp_bytes(prepared)
+    peaks = {b: matmul_peak_gflops(b) for b in backends}
+    return list(rows.values()), peaks
+
+
+def _best_seconds(call, repeat: int) -> float:
+    """The fastest of ``repeat`` timed calls: on a shared machine, slower runs measure the neighbours."""
+    best = float("inf")
+    for _ in range(max(1, repeat)):
+        t0 = time.perf_counter()
+        call()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _impls(backend: str, workload_name: str):
+    """tpcore's default (None) and, for the cgtp workloads, the peer."""
+    return [None, PEERS[backend]] if workload_name in ("full", "fc") else [None]
+
+
+def _jax_vjp_temp_bytes(prepared) -> int | None:
+    """Peak temporary memory XLA plans for forward+backward (compiled memory analysis)."""
+    try:
+        analysis = prepared.vjp_fn.lower(*prepared.inputs, prepared.grad_out).compile().memory_analysis()
+        return int(analysis.temp_size_in_bytes + analysis.output_size_in_bytes)
+    except Exception:  # not every jax build reports memory; the column then says so
+        return None
+
+
+def _tables(rows, peaks, Ls, batch) -> list[str]:
+    index = {(r.backend, r.workload, r.impl): r for r in rows}
+    out = [f"Speedups measured in one run, batch {batch}, float32 (> 1: tpcore is faster). "
+           "Matmul peak in this run: " + ", ".join(f"{b} {p:.0f} GFLOP/s" for b, p in peaks.items() if p)]
+    for phase in ("fwd", "fwd+bwd"):
+        head = ["backend", "comparison"] + [f"L={L}" for L in Ls]
+        lines = []
+        for b in {r.backend for r in rows}:
+            peer = PEERS[b]
+            for w in ("full", "fc"):
+                mine, theirs = index.get((b, w, None)), index.get((b, w, peer))
+                if mine and theirs:
+                    lines.append([b, f"cgtp {w}: {peer} / tpcore"] + [_ratio(theirs, mine, L, phase) for L in Ls])
+            fc, peer_fc = index.get((b, "fc", None)), index.get((b, "fc", peer))
+            for w in ("s2grid", "gtp"):
+                mine = index.get((b, w, None))
+                if mine and fc:
+                    lines.append([b, f"{w}: tpcore cgtp fc / {w}"] + [_ratio(fc, mine, L, phase) for L in Ls])
+                if mine and peer_fc:
+                    lines.append([b, f"{w}: {peer} fc / {w}"] + [_ratio(peer_fc, mine, L, phase) for L in Ls])
+        out.append(f"### {phase}\n\n" + _markdown(head, sorted(lines)))
+    head = ["backend", "workload", "impl", "exponent fwd", "exponent fwd+bwd"] + [f"% peak L={L}" for L in Ls]
+    lines = []
+    for r in rows:
+        fit = [_exponent(r, phase, Ls) for phase in ("fwd", "fwd+bwd")]
+        frac = []
+        for L in Ls:
+            t, peak = r.times.get((L, "fwd")), peaks.get(r.backend)
+            frac.append(f"{100 * useful_flops(workload(r.workload, L)) * batch / t / (peak * 1e9):.1f}" if t and peak else "-")
+        lines.append([r.backend, r.workload, r.impl or "tpcore", *fit, *frac])
+    out.append("### growth with L (fitted exponent of time over L >= 2) and fraction of the matmul peak (forward)\n\n"
+               + _markdown(head, lines))
+    mem = [r for r in rows if r.memory]
+    if mem:
+        head = ["workload", "impl"] + [f"MiB L={L}" for L in Ls]
+        lines = [[r.workload, r.impl or "tpcore"] + [_mib(r.memory.get(L)) for L in Ls] for r in mem]
+        out.append("### jax: compiled peak temporary + output memory of forward+backward\n\n" + _markdown(head, lines))
+    return out
+
+
+def _ratio(numerator: Row, denominator: Row, L: int, phase: str) -> str:
+    a, b = numerator.times.get((L, phase)), denominator.times.get((L, phase))
+    return f"{a / b:.2f}" if a and b else "-"
+
+
+def _exponent(row: Row, phase: str, Ls) -> str:
+    points = [(L, row.times[L, phase]) for L in Ls if L >= 2 and (L, phase) in row.times]
+    if len(points) < 2:
+        return "-"
+    from tpcore.analysis import growth_exponent
+
+    return f"{growth_exponent(*zip(*points)):.2f}"
+
+
+def _mib(n) -> str:
+    return "-" if n is None else f"{n / 2**20:.1f}"
+
+
+def _markdown(head, lines) -> str:
+    rows = [head, ["---"] * len(head), *lines]
+    return "\n".join("| " + " | ".join(str(c) for c in r) + " |" for r in rows)
+
+
+__all__ = ["full_spec", "workload", "useful_flops", "configure", "run"]

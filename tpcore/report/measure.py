@@ -1,0 +1,143 @@
+"""The measurements of ``tpcore report``: which implementations run, and one :class:`Row` per run.
+
+The plan (:func:`plan_cases`) is every usable backend x variant with the variant's default
+implementation on that backend, plus the e3nn peers (:data:`~tpcore.report.workloads.PEERS`)
+when the e3nn plugin is installed, each at every ``L``. :func:`measure` runs them in order,
+printing one progress line per measurement to stderr, and fills in the ratios to the peers.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Sequence, TextIO
+
+from tpcore.report.workloads import PEERS, interactions, workload_spec
+
+
+@dataclass(frozen=True)
+class CaseKey:
+    """One implementation to measure: ``backend/variant/impl`` (impl None = the default)."""
+
+    backend: str
+    variant: str
+    impl: str | None
+
+    @property
+    def is_peer(self) -> bool:
+        return self.impl in PEERS
+
+
+@dataclass
+class Row:
+    """One implementation at one ``L``: correctness, times, FLOPs and ratios to the peers."""
+
+    backend: str
+    variant: str
+    impl: str
+    L: int
+    batch: int
+    dtype: str
+    interactions: int = 0
+    flops: int = 0  # per sample
+    max_error: float | None = None
+    tolerance: float = 0.0
+    forward_s: float | None = None
+    forward_backward_s: float | None = None
+    peak_gflops: float | None = None
+    #: forward time / the peer's forward time at the same L, by peer name (e3nn, e3nn_jax)
+    ratios: dict[str, float] = field(default_factory=dict)
+    error: str = ""  # why the row has no numbers, if it has none
+
+    @property
+    def label(self) -> str:
+        return f"{self.backend}/{self.variant}/{self.impl}"
+
+    @property
+    def correct(self) -> bool:
+        return self.max_error is not None and self.max_error <= self.tolerance
+
+    @property
+    def gflops(self) -> float | None:
+        """Achieved forward GFLOP/s (the variant's counted FLOPs over the measured time)."""
+        return None if not self.forward_s else self.flops * self.batch / self.forward_s / 1e9
+
+
+def plan_cases(backends: Sequence[str] | None, variants: Sequence[str]) -> list[CaseKey]:
+    """The default implementation of each variant on each usable backend, then the e3nn peers."""
+    from tpcore.registry import get_registry
+
+    registry = get_registry()
+    usable = [b for b in registry.available() if backends is None or b in backends]
+    cases = [CaseKey(b, v, None) for b in usable for v in variants
+             if any(i.name not in PEERS for i in registry.implementations(b, v))]
+    peers = [CaseKey(i.backend, "cgtp", i.name) for i in registry.implementations(variant="cgtp")
+             if i.name in PEERS and i.backend in usable]
+    return cases + peers
+
+
+def measure(cases: Sequence[CaseKey], ls: Sequence[int], batch: int, dtype: str, repeat: int,
+            stream: TextIO = sys.stderr) -> list[Row]:
+    """Run every case at every ``L``; ratios to the peers are filled in at the end."""
+    from tpcore.report.timing import matmul_peak_gflops
+
+    peaks = {b: matmul_peak_gflops(b) for b in sorted({c.backend for c in cases})}
+    print("matmul peak (float32, GFLOP/s): " + ", ".join(f"{b} {p:.0f}" for b, p in peaks.items() if p), file=stream)
+    todo = [(c, L) for c in cases for L in ls]
+    rows = []
+    for k, (case, L) in enumerate(todo, 1):
+        start = time.perf_counter()
+        row = _measure_one(case, L, batch, dtype, repeat)
+        row.peak_gflops = peaks.get(case.backend)
+        rows.append(row)
+        print(f"[{k}/{len(todo)}] {row.label} L={L}: {_progress(row)} ({time.perf_counter() - start:.1f} s)",
+              file=stream, flush=True)
+    _fill_ratios(rows)
+    return rows
+
+
+def _measure_one(case: CaseKey, L: int, batch: int, dtype: str, repeat: int) -> Row:
+    from tpcore.analysis import flops
+    from tpcore.report.timing import median_seconds, prepare
+    from tpcore.testing.checks import TOLERANCES
+
+    spec = workload_spec(case.variant, L)
+    row = Row(case.backend, case.variant, case.impl or "?", L, batch, dtype, interactions(spec),
+              tolerance=TOLERANCES[dtype])
+    try:
+        prepared = prepare(case.backend, spec, case.impl, batch, dtype)
+        row.impl = prepared.impl
+        counts = flops(spec)
+        # Peers and strategies tpcore.analysis does not count use the variant's first strategy.
+        row.flops = int(counts.get(prepared.impl, next(iter(counts.values()))))
+        row.max_error = prepared.max_error()
+        row.forward_s = median_seconds(prepared.forward, repeat)
+        if prepared.vjp_fn is not None:
+            row.forward_backward_s = median_seconds(prepared.forward_backward, repeat)
+    except NotImplementedError as exc:
+        row.error = f"skipped: {exc}"
+    except Exception as exc:  # one broken implementation must not hide the others' numbers
+        row.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        traceback.print_exc(file=sys.stderr)
+    return row
+
+
+def _fill_ratios(rows: list[Row]) -> None:
+    peer_time = {(r.impl, r.L): r.forward_s for r in rows if r.impl in PEERS and r.forward_s}
+    for r in rows:
+        for peer in PEERS:
+            t = peer_time.get((peer, r.L))
+            if t and r.forward_s:
+                r.ratios[peer] = r.forward_s / t
+
+
+def _progress(row: Row) -> str:
+    if row.error:
+        return row.error
+    fb = f", fwd+bwd {row.forward_backward_s * 1e3:.3g} ms" if row.forward_backward_s else ""
+    return f"fwd {row.forward_s * 1e3:.3g} ms{fb}, error {row.max_error:.1e}"
+
+
+__all__ = ["CaseKey", "Row", "plan_cases", "measure"]

@@ -1,0 +1,166 @@
+"""``tpcore check``: run the conformance suite and print the cross-implementation agreement matrix.
+
+Per implementation it prints each check's outcome (ok, FAIL, xfail for a declared known failure,
+XPASS for a declared failure that now passes, n.a. for a check it cannot have) and the largest
+error relative to the reference; then, per variant, the largest difference between every pair of
+implementations on the same inputs. The exit code is 1 if any check failed (XPASS included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections import defaultdict
+
+HELP = "run the conformance suite on every usable implementation and print the agreement matrix"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--backend", help="only this backend")
+    parser.add_argument("--variant", choices=("cgtp", "gtp", "s2grid", "mtp"), help="only this variant")
+    parser.add_argument("--impl", help="only implementations of this name")
+    parser.add_argument("--full", action="store_true", help="the whole catalogue (default: its quick subset)")
+    parser.add_argument("--dtype", choices=("float32", "float64"), help="only this dtype")
+    parser.add_argument("--known-failures", metavar="TOML", help="extra declared failures (tpcore's own always apply)")
+
+
+def run(args: argparse.Namespace) -> int:
+    # JAX reads this when first imported; the suite checks every dtype an implementation claims,
+    # and float64 in JAX needs 64-bit types. An explicit setting by the user wins.
+    os.environ.setdefault("JAX_ENABLE_X64", "1")
+    from tpcore.registry import get_registry
+    from tpcore.testing.params import conformance_cases
+
+    registry = get_registry()
+    implementations = [
+        i for i in registry.implementations(args.backend, args.variant) if args.impl is None or i.name == args.impl
+    ]
+    if not implementations:
+        print("tpcore check: no implementation matches the filters", file=sys.stderr)
+        return 2
+    items = conformance_cases(args.backend, args.variant, args.impl, quick=not args.full, dtype=args.dtype,
+                              known_failures=args.known_failures, registry=registry)
+    by_impl = defaultdict(list)
+    for item in items:
+        by_impl[item.key].append(item)
+    outcomes, errors, failures = {}, {}, []
+    for impl in implementations:
+        if registry.reason(impl.backend) is None:
+            outcomes[impl.key], errors[impl.key] = _run_implementation(impl.key, by_impl[impl.key], registry, failures)
+    print(_matrix(registry, implementations, outcomes, errors))
+    print()
+    print(_agreement(registry, [i for i in implementations if i.key in outcomes], quick=not args.full, dtype=args.dtype))
+    if failures:
+        print(f"\n{len(failures)} failure(s):")
+        for item, message in failures:
+            print(f"- {item.id}\n    " + message.replace("\n", "\n    "))
+    return 1 if failures else 0
+
+
+def _run_implementation(key, items, registry, failures) -> tuple[dict, dict]:
+    """Run one implementation's items; returns ``({check: outcome}, {dtype: max error})``."""
+    from tpcore.testing.params import run_case
+
+    start = time.perf_counter()
+    outcome: dict[str, str] = {}
+    worst: dict[str, float] = {}
+    failed = 0
+    for item in items:
+        try:
+            worst[item.dtype] = max(worst.get(item.dtype, 0.0), run_case(item, registry))
+            state = "XPASS" if item.known_failure else "ok"
+            if item.known_failure:
+                failures.append((item, f"declared as a known failure ({item.known_failure.reason}), but it passes"))
+        except Exception as exc:  # a crash is a failure too, reported with its type
+            if getattr(exc, "error", None) is not None:
+                worst[item.dtype] = max(worst.get(item.dtype, 0.0), exc.error)
+            state = "xfail" if item.known_failure else "FAIL"
+            if not item.known_failure:
+                failures.append((item, str(exc) if isinstance(exc, AssertionError) else f"{type(exc).__name__}: {exc}"))
+        failed += state in ("FAIL", "XPASS")
+        outcome[item.check] = _worse(outcome.get(item.check), state)
+    errors = ", ".join(f"{d} {e:.1e}" for d, e in sorted(worst.items(), reverse=True))
+    print(f"{key}: {len(items)} checks, {failed} failed, max error {errors or '-'} ({time.perf_counter() - start:.1f} s)",
+          file=sys.stderr)
+    return outcome, worst
+
+
+_SEVERITY = ("ok", "xfail", "XPASS", "FAIL")
+
+
+def _worse(a: str | None, b: str) -> str:
+    return b if a is None else max(a, b, key=_SEVERITY.index)
+
+
+def _matrix(registry, implementations, outcomes, errors) -> str:
+    from tpcore.cli import _table
+    from tpcore.testing.checks import CHECKS
+
+    rows, unusable = [], defaultdict(list)
+    for impl in implementations:
+        if impl.key not in outcomes:
+            unusable[impl.backend].append(impl.key)
+            continue
+        worst = [f"{errors[impl.key][d]:.1e}" if d in errors[impl.key] else "-" for d in ("float64", "float32")]
+        rows.append([impl.key, *worst] + [outcomes[impl.key].get(name, "n.a.") for name in CHECKS])
+    headers = ["implementation", "err f64", "err f32", *CHECKS]
+    lines = ["Conformance (max error relative to max|reference|, over all checks)", _table(headers, rows)]
+    lines += [f"  {backend}: unusable: {registry.reason(backend)} ({', '.join(keys)})" for backend, keys in unusable.items()]
+    return "\n".join(lines)
+
+
+def _agreement(registry, implementations, quick: bool, dtype: str | None) -> str:
+    """Per variant, the max relative difference between each pair of implementations' outputs."""
+    from tpcore.cli import _table
+    from tpcore.testing.catalogue import cases
+
+    lines = ["Agreement between implementations (max |a - b| / max|reference| over the same inputs)"]
+    variants = sorted({i.variant for i in implementations}, key=lambda v: ("cgtp", "gtp", "s2grid", "mtp").index(v))
+    for variant in variants:
+        impls = [i for i in implementations if i.variant == variant]
+        outputs = {i.key: _outputs(registry, i, cases(variant, quick), dtype) for i in impls}
+        headers = ["", *(f"[{n}]" for n in range(1, len(impls) + 1))]
+        rows = []
+        for n, a in enumerate(impls, start=1):
+            rows.append([f"[{n}] {a.key}", *("-" if a is b else _difference(outputs[a.key], outputs[b.key]) for b in impls)])
+        lines += ["", f"{variant}:", _table(headers, rows) if len(impls) > 1 else f"  {impls[0].key} (no other implementation)"]
+    return "\n".join(lines)
+
+
+def _outputs(registry, impl, case_list, dtype):
+    """``{case id: (output, scale)}`` in float64 where the implementation has it; None where it fails."""
+    from tpcore.reference import reference
+    from tpcore.testing.checks import built, random_inputs
+
+    claimed = set(impl.capabilities.dtypes) & set(registry.backends[impl.backend].dtypes)
+    use = dtype or ("float64" if "float64" in claimed else "float32")
+    harness = registry.harness(impl.backend)
+    out = {}
+    for case in case_list:
+        modes = impl.capabilities.modes
+        if use not in claimed or (modes is not None and not case.modes <= modes):
+            continue
+        # float32-representable inputs, so implementations run in either dtype see the same numbers
+        x1, x2, w = random_inputs(case.spec, 0, "float32")
+        scale = float(abs(reference(case.spec, x1, x2, w)).max()) or 1.0
+        try:
+            _, forward = built(impl, case.spec, use, None, harness)
+            arrays = [None if a is None else harness.asarray(a, use) for a in (x1, x2, w)]
+            out[case.id] = (harness.to_numpy(forward(*arrays)), scale)
+        except Exception:  # the conformance matrix above reports why
+            out[case.id] = None
+    return out
+
+
+def _difference(a: dict, b: dict) -> str:
+    common = set(a) & set(b)
+    if not common:
+        return "-"
+    if any(a[c] is None or b[c] is None for c in common):
+        return "error"
+    return f"{max(float(abs(a[c][0] - b[c][0]).max(initial=0.0)) / a[c][1] for c in common):.0e}"
+
+
+__all__ = ["configure", "run", "HELP"]

@@ -1,0 +1,305 @@
+"""Drop-in replacements for e3nn's ``o3.TensorProduct`` family, computed by tpcore.
+
+Swap ``from e3nn.o3 import FullyConnectedTensorProduct`` for
+``from tpcore.torch import FullyConnectedTensorProduct`` and an e3nn model keeps its outputs and
+its trained weights: the constructors take e3nn's arguments, ``tp(x, y, weight=None)`` is e3nn's
+call, and the ``state_dict`` has e3nn's keys (``weight``: the Parameter in e3nn's flat layout, or an
+empty buffer when the weights are external; ``output_mask``: e3nn's persistent buffer), so
+``load_state_dict(e3nn_module.state_dict(), strict=True)`` works (e3nn's generated-code Wigner 3j
+buffers in it are ignored; loading tpcore's state_dict back into e3nn needs ``strict=False`` for
+those alone).
+
+Beyond e3nn: ``variant="gtp" | "s2grid" | "mtp"`` computes the channel-wise Gaunt / matrix
+product of two spherical signals instead (every path at once; the instructions only say whether it is
+weighted), and ``backend``/``impl`` pick any tpcore implementation from the registry.
+
+This module imports torch; ``import tpcore`` never imports it.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import torch
+
+from tpcore.irreps import Irrep, Irreps, MulIr, as_irreps
+from tpcore.spec import VARIANTS, TensorProductSpec, check_choice
+
+#: e3nn connection modes that tpcore's cgtp has no path for
+_UNSUPPORTED_MODES = ("uvv", "uvu<v", "u<vw")
+#: submodules of e3nn's TensorProduct whose buffers are generated-code constants
+_E3NN_CODEGEN_MODULES = ("_compiled_main_left_right", "_compiled_main_right")
+
+
+class Instruction(NamedTuple):
+    """e3nn's ``Instruction``: ``path_weight`` is the path's final normalization factor, as in e3nn."""
+
+    i_in1: int
+    i_in2: int
+    i_out: int
+    connection_mode: str
+    has_weight: bool
+    path_weight: float
+    path_shape: tuple
+
+
+class TensorProduct(torch.nn.Module):
+    """e3nn's ``o3.TensorProduct(irreps_in1, irreps_in2, irreps_out, instructions, ...)`` on tpcore.
+
+    ``instructions`` are e3nn's tuples ``(i_in1, i_in2, i_out, mode, has_weight[, path_weight])``
+    with modes ``uvw uvu uuw uuu uvuv``. ``shared_weights`` defaults to True and
+    ``internal_weights`` to ``shared_weights`` (as in e3nn): internal weights are the Parameter
+    ``weight``; external ones are passed as ``tp(x, y, weight)``, shaped ``(weight_numel,)`` when
+    shared, else ``(..., weight_numel)`` broadcasting against the batch (one vector per edge).
+    ``in1_var``/``in2_var``/``out_var`` are accepted only as all ones (tpcore's spec has no
+    per-block variances).
+
+    ``variant`` other than ``"cgtp"`` builds the channel-wise spec of that variant from the irreps
+    (each a spherical signal such as ``"8x0e + 8x1o + 8x2e"``, equal multiplicities; an input of
+    multiplicity 1, e.g. spherical harmonics, is repeated over the channels), weighted when any
+    instruction has weights. ``backend``/``impl``/``device``/``dtype`` go to :func:`tpcore.build`;
+    ``dtype=None`` is torch's default dtype, like e3nn.
+    """
+
+    def __init__(
+        self,
+        irreps_in1,
+        irreps_in2,
+        irreps_out,
+        instructions: Sequence[tuple],
+        in1_var=None,
+        in2_var=None,
+        out_var=None,
+        irrep_normalization: str | None = None,
+        path_normalization: str | None = None,
+        internal_weights: bool | None = None,
+        shared_weights: bool | None = None,
+        *,
+        variant: str = "cgtp",
+        backend: str = "torch",
+        impl: str | None = None,
+        dtype=None,
+        device=None,
+    ):
+        super().__init__()
+        check_choice("variant", variant, VARIANTS)
+        self.irreps_in1 = _irreps(irreps_in1, "irreps_in1")
+        self.irreps_in2 = _irreps(irreps_in2, "irreps_in2")
+        self.irreps_out = _irreps(irreps_out, "irreps_out")
+        instructions = [tuple(ins) for ins in instructions]
+        for name, var, irreps in (("in1_var", in1_var, self.irreps_in1), ("in2_var", in2_var, self.irreps_in2), ("out_var", out_var, self.irreps_out)):
+            _check_unit_variances(name, var, irreps)
+        irrep_normalization = irrep_normalization or "component"
+        path_normalization = path_normalization or "element"
+
+        if shared_weights is False and internal_weights is None:
+            internal_weights = False
+        if shared_weights is None:
+            shared_weights = True
+        if internal_weights is None:
+            internal_weights = shared_weights and any(_has_weight(ins) for ins in instructions)
+        if internal_weights and not shared_weights:
+            raise ValueError("internal_weights=True needs shared_weights=True (one weight vector held by the module)")
+        self.shared_weights, self.internal_weights = shared_weights, internal_weights
+
+        if variant == "cgtp":
+            self.spec = _cgtp_spec(self.irreps_in1, self.irreps_in2, self.irreps_out, instructions, irrep_normalization, path_normalization)
+        else:
+            self.spec = _channelwise_spec(variant, self.irreps_in1, self.irreps_in2, self.irreps_out, any(_has_weight(i) for i in instructions))
+        self.variant = variant
+        self.instructions = [
+            Instruction(p.i_in1, p.i_in2, p.i_out, p.mode, p.has_weight, p.normalization, _shape(p))
+            for p in self.spec.paths
+        ]
+        dtype = torch.get_default_dtype() if dtype is None else _as_torch_dtype(dtype)
+        import tpcore.registry
+
+        built = tpcore.registry.build(self.spec, backend=backend, impl=impl, device=device, dtype=str(dtype).removeprefix("torch."))
+        # Held outside ``_modules`` so that the state_dict is exactly e3nn's; ``_apply`` moves it.
+        self.__dict__["_tp"] = built
+        self.__dict__["_tiles"] = (
+            self.spec.irreps_in1.dim // self.irreps_in1.dim,
+            self.spec.irreps_in2.dim // self.irreps_in2.dim,
+        )
+
+        kw = {"dtype": dtype, "device": device}
+        if internal_weights and self.weight_numel > 0:
+            self.weight = torch.nn.Parameter(torch.randn(self.weight_numel, **kw))
+        else:
+            self.register_buffer("weight", torch.empty(0, **kw))
+        self.register_buffer("output_mask", _output_mask(self.spec, self.irreps_out, **kw))
+
+    @property
+    def weight_numel(self) -> int:
+        return self.spec.weight_numel
+
+    def _apply(self, fn, recurse=True):
+        super()._apply(fn, recurse)
+        self._tp._apply(fn)
+        return self
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
+        # e3nn's state_dict also holds the Wigner 3j constants of its generated code; tpcore
+        # computes its own, so those keys are accepted and ignored.
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
+        codegen = tuple(prefix + name + "." for name in _E3NN_CODEGEN_MODULES)
+        unexpected_keys[:] = [key for key in unexpected_keys if not key.startswith(codegen)]
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        weight = self._weights(weight)
+        x, y = _repeat_channels(x, self.irreps_in1, self._tiles[0]), _repeat_channels(y, self.irreps_in2, self._tiles[1])
+        return self._tp(x, y, weight)
+
+    def _weights(self, weight: torch.Tensor | None) -> torch.Tensor | None:
+        if self.weight_numel == 0:
+            return None
+        if weight is None:
+            if not self.internal_weights:
+                raise ValueError(
+                    f"weight is required: this TensorProduct has internal_weights=False; pass a tensor of shape "
+                    f"{'(' + str(self.weight_numel) + ',)' if self.shared_weights else '(..., ' + str(self.weight_numel) + ')'}"
+                )
+            return self.weight
+        if self.shared_weights and tuple(weight.shape) != (self.weight_numel,):
+            raise ValueError(f"weight has shape {tuple(weight.shape)}, but shared_weights=True expects ({self.weight_numel},)")
+        if not self.shared_weights and (weight.ndim < 2 or weight.shape[-1] != self.weight_numel):
+            raise ValueError(
+                f"weight has shape {tuple(weight.shape)}, but shared_weights=False expects (..., {self.weight_numel}) "
+                "with at least one batch dimension"
+            )
+        return weight
+
+    def weight_view_for_instruction(self, instruction: int, weight: torch.Tensor | None = None) -> torch.Tensor:
+        """The weights of one cgtp instruction, shaped ``(..., *path_shape)`` (e3nn's method)."""
+        path = self.spec.paths[instruction]
+        if not path.has_weight:
+            raise ValueError(f"instructions[{instruction}] = {self.instructions[instruction]} has no weights")
+        weight = self._weights(weight)
+        return weight[..., path.weight_slice].reshape(weight.shape[:-1] + path.weight_shape)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.irreps_in1} x {self.irreps_in2} -> {self.irreps_out} | variant={self.variant} | "
+            f"{len(self.instructions)} paths | {self.weight_numel} weights | impl={self._tp!r}"
+        )
+
+
+class FullyConnectedTensorProduct(TensorProduct):
+    """e3nn's ``o3.FullyConnectedTensorProduct``: every allowed ``uvw`` path, in e3nn's order."""
+
+    def __init__(self, irreps_in1, irreps_in2, irreps_out, irrep_normalization=None, path_normalization=None, **kwargs):
+        irreps_in1, irreps_in2 = _irreps(irreps_in1, "irreps_in1"), _irreps(irreps_in2, "irreps_in2")
+        irreps_out = _irreps(irreps_out, "irreps_out")
+        instructions = [
+            (i1, i2, io, "uvw", True, 1.0)
+            for i1, (_, ir1) in enumerate(irreps_in1)
+            for i2, (_, ir2) in enumerate(irreps_in2)
+            for io, (_, ir3) in enumerate(irreps_out)
+            if ir3 in ir1 * ir2
+        ]
+        super().__init__(
+            irreps_in1, irreps_in2, irreps_out, instructions,
+            irrep_normalization=irrep_normalization, path_normalization=path_normalization, **kwargs,
+        )  # fmt: skip
+
+
+class FullTensorProduct(TensorProduct):
+    """e3nn's ``o3.FullTensorProduct``: every product irrep ``mul1*mul2 x ir``, unweighted, sorted."""
+
+    def __init__(self, irreps_in1, irreps_in2, filter_ir_out=None, irrep_normalization=None, **kwargs):
+        irreps_in1, irreps_in2 = _irreps(irreps_in1, "irreps_in1"), _irreps(irreps_in2, "irreps_in2")
+        keep = None if filter_ir_out is None else {Irrep(str(ir)) for ir in filter_ir_out}
+        out, instructions = [], []
+        for i1, (m1, ir1) in enumerate(irreps_in1):
+            for i2, (m2, ir2) in enumerate(irreps_in2):
+                for ir in ir1 * ir2:
+                    if keep is not None and ir not in keep:
+                        continue
+                    instructions.append((i1, i2, len(out), "uvuv", False))
+                    out.append(MulIr(m1 * m2, ir))
+        sorted_out = Irreps(out).sort()
+        instructions = [(i1, i2, sorted_out.p[io], mode, w) for i1, i2, io, mode, w in instructions]
+        super().__init__(irreps_in1, irreps_in2, sorted_out.irreps, instructions, irrep_normalization=irrep_normalization, **kwargs)
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def _irreps(value, name: str) -> Irreps:
+    """tpcore ``Irreps`` from a string, blocks, or an e3nn/e3nn-jax ``Irreps`` (read through its string)."""
+    if type(value).__module__.startswith(("e3nn.", "e3nn_jax.")):
+        value = str(value)
+    return as_irreps(value, name)
+
+
+def _has_weight(ins: tuple) -> bool:
+    return bool(ins[4]) if len(ins) > 4 else (ins[3] if len(ins) > 3 else "uvw") != "uvuv"
+
+
+def _shape(path) -> tuple:
+    """e3nn's ``path_shape`` of an unweighted path (the shape its weights would have)."""
+    from tpcore.cgtp_paths import WEIGHT_SHAPES
+
+    return WEIGHT_SHAPES[path.mode](path.mul_in1, path.mul_in2, path.mul_out)
+
+
+def _as_torch_dtype(dtype) -> torch.dtype:
+    return dtype if isinstance(dtype, torch.dtype) else getattr(torch, str(dtype))
+
+
+def _check_unit_variances(name: str, var, irreps: Irreps) -> None:
+    if var is None:
+        return
+    values = [float(v) for v in var]
+    if len(values) != len(irreps):
+        raise ValueError(f"{name} has {len(values)} entries, but {irreps} has {len(irreps)} blocks")
+    if any(v != 1.0 for v in values):
+        raise ValueError(
+            f"{name}={values}: tpcore's spec has no per-block input/output variances; only None or all ones is "
+            "supported (fold the variances into path_weight of the instructions instead)"
+        )
+
+
+def _cgtp_spec(irreps_in1, irreps_in2, irreps_out, instructions, irrep_normalization, path_normalization):
+    for k, ins in enumerate(instructions):
+        if len(ins) > 3 and ins[3] in _UNSUPPORTED_MODES:
+            raise ValueError(f"instructions[{k}] = {ins!r}: connection mode {ins[3]!r} is not supported by tpcore's cgtp")
+    return TensorProductSpec.cgtp(
+        irreps_in1, irreps_in2, irreps_out, mode="uvw", instructions=instructions,
+        path_normalization=path_normalization, irrep_normalization=irrep_normalization,
+    )  # fmt: skip
+
+
+def _channelwise_spec(variant, irreps_in1, irreps_in2, irreps_out, weighted):
+    """The ``variant`` spec; an input whose multiplicities are all 1 is widened to the channel count."""
+    channels = {mul for mul, _ in irreps_in1 + irreps_in2 + irreps_out if mul != 1}
+    if len(channels) > 1:
+        raise ValueError(
+            f"variant={variant!r} acts channel-wise and needs one multiplicity (or 1 for an input to repeat): got "
+            f"irreps_in1={irreps_in1}, irreps_in2={irreps_in2}, irreps_out={irreps_out}"
+        )
+    C = channels.pop() if channels else 1
+
+    def widened(irreps):
+        return Irreps([MulIr(C, ir) for mul, ir in irreps]) if all(mul == 1 for mul, _ in irreps) else irreps
+
+    constructor = getattr(TensorProductSpec, variant)
+    return constructor(widened(irreps_in1), widened(irreps_in2), irreps_out, weighted=weighted)
+
+
+def _repeat_channels(x: torch.Tensor, irreps: Irreps, tiles: int) -> torch.Tensor:
+    """``x`` laid out for ``tiles x irreps`` blocks: each multiplicity-1 block repeated ``tiles`` times."""
+    if tiles == 1:
+        return x
+    blocks = [x[..., s].repeat((1,) * (x.ndim - 1) + (tiles,)) for s in irreps.slices()]
+    return torch.cat(blocks, dim=-1)
+
+
+def _output_mask(spec, irreps_out, dtype, device) -> torch.Tensor:
+    """e3nn's ``output_mask``: 1 on output blocks reached by a path of non-zero weight and size."""
+    reached = {p.i_out for p in spec.paths if p.normalization != 0 and 0 not in (p.mul_in1, p.mul_in2, p.mul_out)}
+    parts = [torch.full((mul * ir.dim,), float(i in reached), dtype=dtype, device=device) for i, (mul, ir) in enumerate(irreps_out)]
+    return torch.cat(parts) if parts else torch.ones(0, dtype=dtype, device=device)
+
+
+__all__ = ["TensorProduct", "FullyConnectedTensorProduct", "FullTensorProduct", "Instruction"]
