@@ -8,13 +8,15 @@ default cgtp implementation on ``backend``; ``impl="e3nn"`` is e3nn's ``o3.Tenso
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
 
 IRREPS_IN1 = "32x0e + 32x1o + 32x2e"
 IRREPS_SH = "1x0e + 1x1o + 1x2e"
-EDGES = 5000
+#: edges per call; the quick profile (TPCORE_ASV_PROFILE=quick, what CI runs) uses fewer
+EDGES = 500 if os.environ.get("TPCORE_ASV_PROFILE", "full") == "quick" else 5000
 
 
 def convolution_irreps():
@@ -31,12 +33,13 @@ def convolution_irreps():
     return Irreps(out), instructions
 
 
-class Convolution:
-    """``time_forward`` and ``time_forward_backward`` of the convolution on ``EDGES`` edges."""
+class _ConvolutionSetup:
+    """The convolution on ``EDGES`` edges, built and warmed up for one (backend, impl)."""
 
     params = (["torch", "jax", "numpy"], ["tpcore", "e3nn"])
     param_names = ["backend", "impl"]
     timeout = 300
+    needs_gradients = False
 
     def setup(self, backend, impl):
         from tpcore.registry import get_registry
@@ -61,19 +64,24 @@ class Convolution:
         self.w = self.harness.asarray(weights, "float32")
         self.forward = self.harness.forward_function(tp)
         self.harness.sync(self.forward(self.x1, self.x2, self.w))  # compile / warm up
-        try:
-            self.vjp = self.harness.vjp_function(tp)
-        except NotImplementedError:
-            self.vjp = None
-        if self.vjp is not None:
+        if self.needs_gradients:
+            self.vjp = self.harness.vjp_function(tp)  # NotImplementedError (skip) without gradients
             self.harness.sync(self.vjp(self.x1, self.x2, self.w, self.g)[0])
+
+
+class Convolution(_ConvolutionSetup):
+    """``time_forward`` of the convolution."""
 
     def time_forward(self, backend, impl):
         self.harness.sync(self.forward(self.x1, self.x2, self.w))
 
+
+class ConvolutionBackward(_ConvolutionSetup):
+    """``time_forward_backward`` of the convolution: gradients wrt the inputs and the per-edge weights."""
+
+    needs_gradients = True
+
     def time_forward_backward(self, backend, impl):
-        if self.vjp is None:
-            raise NotImplementedError(f"the {backend} backend has no gradients")
         self.harness.sync(self.vjp(self.x1, self.x2, self.w, self.g)[0])
 
 
@@ -103,14 +111,18 @@ def main() -> None:
     results = {}
     for backend in Convolution.params[0]:
         for impl in Convolution.params[1]:
-            bench = Convolution()
+            bench, grads = Convolution(), ConvolutionBackward()
             try:
                 bench.setup(backend, impl)
             except NotImplementedError as exc:
                 print(f"{backend:<6} {impl:<7} skipped: {exc}")
                 continue
             forward = _best_seconds(lambda: bench.time_forward(backend, impl))
-            backward = _best_seconds(lambda: bench.time_forward_backward(backend, impl)) if bench.vjp else None
+            try:
+                grads.setup(backend, impl)
+                backward = _best_seconds(lambda: grads.time_forward_backward(backend, impl))
+            except NotImplementedError:
+                backward = None
             results[backend, impl] = (forward, backward)
     ref_f, ref_b = results.get(("torch", "e3nn"), (None, None))
     print(f"\nuvu convolution {IRREPS_IN1} x {IRREPS_SH}, {EDGES} edges, float32, best of 5 (ms; ratio = e3nn torch / this)")

@@ -45,10 +45,12 @@ def _mtp_factor(ltilde: int, l1: int, l2: int, l3: int, irrep_normalization: str
     B1 = mtp_basis(ltilde, (l1,), irrep_normalization)
     B2 = mtp_basis(ltilde, (l2,), irrep_normalization)
     B3 = mtp_basis(ltilde, (l3,), irrep_normalization)
-    # sum_{abc ijk} B1[a,b,i] B2[b,c,j] B3[a,c,k] C[i,j,k], contracted with the 3j first (cheapest order)
-    X1 = np.einsum("abi,ijk->abjk", B1, so3.wigner_3j(l1, l2, l3))
-    P = np.einsum("abjk,bcj->ack", X1, B2)
-    return float(np.einsum("ack,ack->", P, B3))
+    # sum_{abc ijk} B1[a,b,i] B2[b,c,j] B3[a,c,k] C[i,j,k]: the 3j first, as two matrix products
+    C = so3.wigner_3j(l1, l2, l3)
+    n, d1, d2, d3 = B1.shape[0], *C.shape
+    X1 = (B1.reshape(n * n, d1) @ C.reshape(d1, d2 * d3)).reshape(n, n, d2, d3)  # [a, b, j, k]
+    P = X1.transpose(0, 3, 1, 2).reshape(n * d3, n * d2) @ B2.transpose(0, 2, 1).reshape(n * d2, n)  # [(a, k), c]
+    return float(np.sum(P.reshape(n, d3, n) * B3.transpose(0, 2, 1)))
 
 
 def path_factor(variant, irreps_in1, irreps_in2, l1: int, l2: int, l3: int, irrep_normalization: str) -> float:

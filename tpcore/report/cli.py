@@ -27,6 +27,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variants", type=_names, default=list(VARIANTS), help="comma-separated (default: all)")
     parser.add_argument("--repeat", type=int, default=5, help="timed calls per measurement, median reported (default 5)")
     parser.add_argument("--dtype", default="float32", choices=("float32", "float64"))
+    parser.add_argument("--max-call-seconds", type=float, default=1.0,
+                        help="skip larger L of an implementation once one forward call takes longer (default 1)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         print("tpcore report: error: no usable backend among " + (",".join(args.backends or []) or "the registered ones")
               + " (see `tpcore backends`)", file=sys.stderr)
         return 2
-    rows = measure(cases, range(1, args.lmax + 1), args.batch, args.dtype, args.repeat)
+    rows = measure(cases, range(1, args.lmax + 1), args.batch, args.dtype, args.repeat, args.max_call_seconds)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     plots = write_plots(rows, out, args.batch, args.dtype)
@@ -56,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     print("\n".join(header))
     print(_table(HEADERS, table_cells(rows)))
     print(f"\nwrote {out / 'report.md'}, {out / 'report.html'} and {len(plots)} plots")
-    bad = [r.label + f" L={r.L}" for r in rows if not r.correct and not r.error.startswith("skipped")]
+    bad = [f"{r.label} L={r.L}" for r in rows if not r.correct and not r.error.startswith("skipped")]
     if bad:
         print("incorrect or failed: " + ", ".join(bad), file=sys.stderr)
     return 1 if bad else 0

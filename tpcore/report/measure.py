@@ -79,17 +79,30 @@ def plan_cases(backends: Sequence[str] | None, variants: Sequence[str]) -> list[
 
 
 def measure(cases: Sequence[CaseKey], ls: Sequence[int], batch: int, dtype: str, repeat: int,
-            stream: TextIO = sys.stderr) -> list[Row]:
-    """Run every case at every ``L``; ratios to the peers are filled in at the end."""
+            max_call_s: float = 1.0, stream: TextIO = sys.stderr) -> list[Row]:
+    """Run every case at every ``L``; ratios to the peers are filled in at the end.
+
+    Times grow with ``L``, so once a case's forward call takes over ``max_call_s`` seconds its
+    larger ``L`` are skipped (with that reason in the table): one slow implementation must not
+    hold the whole report up.
+    """
     from tpcore.report.timing import matmul_peak_gflops
 
     peaks = {b: matmul_peak_gflops(b) for b in sorted({c.backend for c in cases})}
     print("matmul peak (float32, GFLOP/s): " + ", ".join(f"{b} {p:.0f}" for b, p in peaks.items() if p), file=stream)
     todo = [(c, L) for c in cases for L in ls]
     rows = []
+    too_slow: dict[CaseKey, Row] = {}  # case -> the row that took too long
     for k, (case, L) in enumerate(todo, 1):
         start = time.perf_counter()
-        row = _measure_one(case, L, batch, dtype, repeat)
+        if case in too_slow:
+            slow = too_slow[case]
+            row = Row(case.backend, case.variant, slow.impl, L, batch, dtype, interactions(workload_spec(case.variant, L)),
+                      error=f"skipped: L={slow.L} took {slow.forward_s:.1f} s per call (> --max-call-seconds)")
+        else:
+            row = _measure_one(case, L, batch, dtype, repeat)
+            if row.forward_s and row.forward_s > max_call_s:
+                too_slow[case] = row
         row.peak_gflops = peaks.get(case.backend)
         rows.append(row)
         print(f"[{k}/{len(todo)}] {row.label} L={L}: {_progress(row)} ({time.perf_counter() - start:.1f} s)",

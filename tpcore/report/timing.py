@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from statistics import median
 from typing import Any, Callable
 
@@ -30,11 +31,14 @@ class Prepared:
     spec: TensorProductSpec
     harness: Any
     inputs: tuple  # (x1, x2, w) as backend arrays, w None without weights
-    inputs64: tuple  # the same values in float64 numpy, for the reference
+    batch: int
     grad_out: Any  # cotangent of the output for forward_backward
     forward_fn: Callable
     vjp_fn: Callable | None  # None when the backend computes no gradients
     no_grad_reason: str = ""
+    dtype: str = "float32"
+    seed: int = 0  # of the inputs (tpcore.report.workloads.workload_inputs)
+    first_output: Any = None  # the warm-up call's result, checked by max_error
 
     def forward(self):
         """One forward call, returned once the device has finished it."""
@@ -51,12 +55,23 @@ class Prepared:
 
     def max_error(self) -> float:
         """Max |out - reference| / max |reference|, the reference in float64 on the same inputs."""
-        from tpcore.reference import reference
-
-        expected = reference(self.spec, *self.inputs64)
-        actual = self.harness.to_numpy(self.forward())
+        expected = _reference_output(self.spec, self.batch, self.dtype, self.seed)
+        actual = self.harness.to_numpy(self.first_output if self.first_output is not None else self.forward())
         scale = float(np.max(np.abs(expected))) or 1.0
         return float(np.max(np.abs(actual - expected))) / scale
+
+
+@lru_cache(maxsize=16)
+def _reference_output(spec: TensorProductSpec, batch: int, dtype: str, seed: int) -> np.ndarray:
+    """The float64 reference on :func:`rounded_inputs`, once per workload (every backend checks it)."""
+    from tpcore.reference import reference
+
+    return reference(spec, *rounded_inputs(spec, batch, dtype, seed))
+
+
+def rounded_inputs(spec: TensorProductSpec, batch: int, dtype: str, seed: int) -> tuple:
+    """The workload's float64 inputs rounded to ``dtype``: exactly the numbers the run sees."""
+    return tuple(None if x is None else x.astype(dtype).astype(np.float64) for x in workload_inputs(spec, batch, seed))
 
 
 def prepare(backend: str, spec: TensorProductSpec, impl: str | None, batch: int, dtype: str = "float32",
@@ -75,19 +90,16 @@ def prepare(backend: str, spec: TensorProductSpec, impl: str | None, batch: int,
     except TpcoreError as exc:
         raise NotImplementedError(str(exc).splitlines()[0]) from exc
     tp = registry.build(spec, backend=backend, impl=chosen.name, dtype=dtype)
-    x1, x2, w = workload_inputs(spec, batch, seed)
-    # Round to the run's dtype first so that the reference sees exactly the numbers the run sees.
-    x1, x2 = (x.astype(dtype).astype(np.float64) for x in (x1, x2))
-    w = None if w is None else w.astype(dtype).astype(np.float64)
+    x1, x2, w = rounded_inputs(spec, batch, dtype, seed)
     inputs = tuple(None if x is None else harness.asarray(x, dtype) for x in (x1, x2, w))
     g = harness.asarray(np.random.default_rng(seed + 1).standard_normal((batch, spec.irreps_out.dim)), dtype)
     try:
         vjp_fn, reason = harness.vjp_function(tp), ""
     except NotImplementedError as exc:
         vjp_fn, reason = None, str(exc)
-    prepared = Prepared(backend, chosen.name, spec, harness, inputs, (x1, x2, w), g,
-                        harness.forward_function(tp), vjp_fn, reason)
-    prepared.forward()  # compile (jit) and fill caches outside any timing
+    prepared = Prepared(backend, chosen.name, spec, harness, inputs, batch, g,
+                        harness.forward_function(tp), vjp_fn, reason, dtype=dtype, seed=seed)
+    prepared.first_output = prepared.forward()  # compile (jit) and fill caches outside any timing
     if vjp_fn is not None:
         prepared.forward_backward()
     return prepared
