@@ -519,17 +519,29 @@ def _lower_gtp(spec, strategy, b, x1c, x2c) -> str:
         T = b.op("einsum", "T", F1, S, equation="zcab,adU->zcbdU", weight_arg=None)
         T2 = b.op("einsum", "T2", T, F2, equation="zcbdU,zcde->zcUbe", weight_arg=None)
         H = b.op("einsum", "H", T2, S, equation="zcUbe,beV->zcUV", weight_arg=None)
-    M = so3.fourier_to_sh(L1 + L2, spec.irreps_out.lmax)[:, :, _sh_rows(spec.irreps_out)].reshape(N * N, -1)
-    # The product of real signals has H[-p] = conj(H[p]), and M[-p] = conj(M[p]) (real outputs): the
-    # pair p, -p gives 2 Re(H[p] M[p]). Keep one of each pair (and the centre once), and only the
-    # frequencies the output degrees reach: about a quarter of the N x N grid.
-    mirror = (N * N - 1) - np.arange(N * N)  # flat index of -p
-    needed = np.abs(M).max(axis=1) > 1e-14
-    kept = np.nonzero(needed & (np.arange(N * N) <= mirror))[0]
-    factor = np.where(kept == mirror[kept], 1.0, 2.0)
+    kept, M = gtp_from_fourier(L1 + L2, tuple(ir.l for _, ir in spec.irreps_out))
     H_flat = b.op("reshape", "H_flat", H, shape=(C, N * N))
     H_kept = b.op("take", "H_kept", H_flat, b.const("half_spectrum", kept))
-    return b.op("real", "out_c", b.op("matmul", "out_c_complex", H_kept, b.const("from_fourier", M[kept] * factor[:, None])))
+    return b.op("real", "out_c", b.op("matmul", "out_c_complex", H_kept, b.const("from_fourier", M)))
+
+
+@lru_cache(maxsize=64)
+def gtp_from_fourier(L: int, out_ls: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """``(kept, M)``: the flat ``(2L+1)^2`` Fourier positions gtp reads and their map to the output SH.
+
+    The product of real signals has ``H[-p] = conj(H[p])``, and ``M[-p] = conj(M[p])`` (the outputs
+    are real), so the pair ``p, -p`` contributes ``2 Re(H[p] M[p])``: one of each pair is kept (the
+    centre once), and only the frequencies the output degrees reach, about a quarter of the grid.
+    ``out = Re(H_flat[..., kept] @ M)``.
+    """
+    N = 2 * L + 1
+    rows = np.concatenate([l**2 + np.arange(2 * l + 1) for l in out_ls])
+    full = so3.fourier_to_sh(L, max(out_ls))[:, :, rows].reshape(N * N, -1)
+    mirror = (N * N - 1) - np.arange(N * N)  # flat index of -p
+    needed = np.abs(full).max(axis=1) > 1e-14
+    kept = np.nonzero(needed & (np.arange(N * N) <= mirror))[0]
+    factor = np.where(kept == mirror[kept], 1.0, 2.0)
+    return kept, full[kept] * factor[:, None]
 
 
 def _lower_mtp(spec, strategy, b, x1c, x2c) -> str:

@@ -99,6 +99,13 @@ def flops(spec: TensorProductSpec) -> dict[str, int]:
     return channelwise_flops(spec.variant, spec.irreps_in1, spec.irreps_in2, spec.irreps_out, spec.channels)
 
 
+def _gtp_kept(L: int, irreps_out) -> int:
+    """Fourier positions the gtp plan maps back to the output (half the spectrum the output reaches)."""
+    from tpcore.plan import gtp_from_fourier
+
+    return len(gtp_from_fourier(L, tuple(ir.l for _, ir in irreps_out))[0])
+
+
 def channelwise_flops(variant: str, irreps_in1, irreps_in2, irreps_out, channels: int) -> dict[str, int]:
     """FLOPs per sample of gtp/s2grid/mtp; they depend only on the degrees, not on the paths."""
     C = channels
@@ -111,7 +118,7 @@ def channelwise_flops(variant: str, irreps_in1, irreps_in2, irreps_out, channels
         return {"matrix": C * (2 * G * (d1 + d2 + dout) + G), "fft": int(C * (rings + G))}
     if variant == "gtp":
         s1, s2, N = 2 * L1 + 1, 2 * L2 + 1, 2 * (L1 + L2) + 1
-        change = 4 * (d1 * s1 * s1 + d2 * s2 * s2 + N * N * dout)
+        change = 4 * (d1 * s1 * s1 + d2 * s2 * s2 + _gtp_kept(L1 + L2, irreps_out) * dout)
         direct = 8 * (s1 * s1) * (s2 * s2)
         fft = 3 * 5 * N * N * int(np.ceil(log2(N * N))) * 2 + 6 * N * N
         return {"fft": C * (change + fft), "direct": C * (change + direct)}
@@ -134,7 +141,7 @@ def coefficient_bytes(spec: TensorProductSpec, itemsize: int = 8) -> dict[str, i
         return {"matrix": res_beta * res_alpha * (d1 + d2 + dout) * itemsize, "fft": res_beta * (d1 + d2 + dout) * itemsize}
     if spec.variant == "gtp":
         s1, s2, N = 2 * L1 + 1, 2 * L2 + 1, 2 * (L1 + L2) + 1
-        change = 2 * (d1 * s1 * s1 + d2 * s2 * s2 + N * N * dout) * itemsize
+        change = 2 * (d1 * s1 * s1 + d2 * s2 * s2 + _gtp_kept(L1 + L2, spec.irreps_out) * dout) * itemsize
         return {"fft": change, "direct": change + s1 * s2 * N * itemsize}
     n = (mtp_degree(L1, L2) + 1) ** 2
     return {"matmul": n * n * (d1 + d2 + dout) * itemsize}
