@@ -17,19 +17,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tpcore.analysis.tetris import SHAPES
 from tpcore.irreps import Irreps
 from tpcore.so3 import rand_matrix
 
-PIECES = {
-    "chiral_left": [(0, 0, 0), (0, 0, 1), (1, 0, 0), (1, 1, 0)],
-    "chiral_right": [(0, 0, 0), (0, 0, 1), (1, 0, 0), (1, -1, 0)],
-    "square": [(0, 0, 0), (1, 0, 0), (0, 1, 0), (1, 1, 0)],
-    "line": [(0, 0, 0), (0, 0, 1), (0, 0, 2), (0, 0, 3)],
-    "corner": [(0, 0, 0), (0, 0, 1), (0, 1, 0), (1, 0, 0)],
-    "L": [(0, 0, 0), (0, 0, 1), (0, 0, 2), (0, 1, 0)],
-    "T": [(0, 0, 0), (0, 0, 1), (0, 0, 2), (0, 1, 1)],
-    "zigzag": [(0, 0, 0), (1, 0, 0), (1, 1, 0), (2, 1, 0)],
-}
+#: the pieces of tpcore.analysis.tetris (the e3nn tetris shapes), with the mirror pair named by hand
+_NAMES = {"chiral_1": "chiral_left", "chiral_2": "chiral_right"}
+PIECES = {_NAMES.get(name, name): cubes.tolist() for name, cubes in SHAPES.items()}
 CLASSES = tuple(PIECES)
 CHIRAL_PAIR = (0, 1)
 SH_IRREPS = Irreps("1x0e + 1x1o + 1x2e")

@@ -21,7 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tpcore.irreps import Irreps, MulIr, as_irreps, e3nn_jax_sort_key
+from tpcore.adapter_specs import channelwise_spec
+from tpcore.irreps import Irreps, as_irreps, e3nn_jax_sort_key
 from tpcore.spec import VARIANTS, TensorProductSpec, check_choice
 
 
@@ -60,7 +61,7 @@ class TensorProduct:
             if variant == "cgtp":
                 self.spec = TensorProductSpec.cgtp(irreps_in1, irreps_in2, irreps_out, mode=mode, instructions=instructions)
             else:
-                self.spec = _channelwise_spec(variant, irreps_in1, irreps_in2, irreps_out, weighted)
+                self.spec = channelwise_spec(variant, irreps_in1, irreps_in2, irreps_out, weighted)
             self._tiles = (self.spec.irreps_in1.dim // irreps_in1.dim, self.spec.irreps_in2.dim // irreps_in2.dim)
         self.irreps_in1, self.irreps_in2 = irreps_in1, irreps_in2
         self.impl, self.device, self.sort = impl, device, sort
@@ -147,22 +148,6 @@ def _output_order(irreps: Irreps, sort: bool):
     slices = irreps.slices()
     order = np.concatenate([np.arange(slices[i].start, slices[i].stop) for i in blocks]) if blocks else np.zeros(0, int)
     return order, Irreps([irreps[i] for i in blocks]).simplify()
-
-
-def _channelwise_spec(variant, irreps_in1, irreps_in2, irreps_out, weighted):
-    """The ``variant`` spec; an input whose multiplicities are all 1 is widened to the channel count."""
-    channels = {mul for mul, _ in irreps_in1 + irreps_in2 + irreps_out if mul != 1}
-    if len(channels) > 1:
-        raise ValueError(
-            f"variant={variant!r} acts channel-wise and needs one multiplicity (or 1 for an input to repeat): got "
-            f"irreps_in1={irreps_in1}, irreps_in2={irreps_in2}, irreps_out={irreps_out}"
-        )
-    C = channels.pop() if channels else 1
-
-    def widened(irreps):
-        return Irreps([MulIr(C, ir) for _, ir in irreps]) if all(mul == 1 for mul, _ in irreps) else irreps
-
-    return getattr(TensorProductSpec, variant)(widened(irreps_in1), widened(irreps_in2), irreps_out, weighted=weighted)
 
 
 def _repeat_channels(x: jax.Array, irreps: Irreps, tiles: int) -> jax.Array:

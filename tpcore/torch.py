@@ -22,6 +22,7 @@ from typing import NamedTuple, Sequence
 
 import torch
 
+from tpcore.adapter_specs import channelwise_spec
 from tpcore.irreps import Irrep, Irreps, MulIr, as_irreps
 from tpcore.spec import VARIANTS, TensorProductSpec, check_choice
 
@@ -105,7 +106,7 @@ class TensorProduct(torch.nn.Module):
         if variant == "cgtp":
             self.spec = _cgtp_spec(self.irreps_in1, self.irreps_in2, self.irreps_out, instructions, irrep_normalization, path_normalization)
         else:
-            self.spec = _channelwise_spec(variant, self.irreps_in1, self.irreps_in2, self.irreps_out, any(_has_weight(i) for i in instructions))
+            self.spec = channelwise_spec(variant, self.irreps_in1, self.irreps_in2, self.irreps_out, any(_has_weight(i) for i in instructions))
         self.variant = variant
         self.instructions = [
             Instruction(p.i_in1, p.i_in2, p.i_out, p.mode, p.has_weight, p.normalization, _shape(p))
@@ -268,23 +269,6 @@ def _cgtp_spec(irreps_in1, irreps_in2, irreps_out, instructions, irrep_normaliza
         irreps_in1, irreps_in2, irreps_out, mode="uvw", instructions=instructions,
         path_normalization=path_normalization, irrep_normalization=irrep_normalization,
     )  # fmt: skip
-
-
-def _channelwise_spec(variant, irreps_in1, irreps_in2, irreps_out, weighted):
-    """The ``variant`` spec; an input whose multiplicities are all 1 is widened to the channel count."""
-    channels = {mul for mul, _ in irreps_in1 + irreps_in2 + irreps_out if mul != 1}
-    if len(channels) > 1:
-        raise ValueError(
-            f"variant={variant!r} acts channel-wise and needs one multiplicity (or 1 for an input to repeat): got "
-            f"irreps_in1={irreps_in1}, irreps_in2={irreps_in2}, irreps_out={irreps_out}"
-        )
-    C = channels.pop() if channels else 1
-
-    def widened(irreps):
-        return Irreps([MulIr(C, ir) for mul, ir in irreps]) if all(mul == 1 for mul, _ in irreps) else irreps
-
-    constructor = getattr(TensorProductSpec, variant)
-    return constructor(widened(irreps_in1), widened(irreps_in2), irreps_out, weighted=weighted)
 
 
 def _repeat_channels(x: torch.Tensor, irreps: Irreps, tiles: int) -> torch.Tensor:

@@ -23,8 +23,6 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
-
 HELP = "time tpcore against e3nn and e3nn-jax in one run and print speedups, growth exponents, peak fractions"
 
 #: backend -> the peer implementation registered on it by plugins/tpcore-e3nn
