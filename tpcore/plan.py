@@ -231,37 +231,46 @@ def _weights_by_output(spec: TensorProductSpec) -> bool:
     return len(shapes) == 1 and all(len(kinds) == 1 for kinds in by_output.values()) and summing
 
 
-#: per mode: (contraction of the gathered ``Y (z, u[, v], path, k)`` with the paths' weights, without weights)
+#: per mode: (contraction of the paths' weights with the gathered ``Y (z, u[, v], path, k)``, without
+#: weights). The weights come first: XLA lays the dot out without transposing ``Y`` then (3.5x
+#: faster on CPU for e3nn's fully connected layer at L = 6).
 _BY_OUTPUT_WEIGHTING = {
-    "uvw": ("zuvpk,puvw->zwk", None),
-    "uvu": ("zuvpk,puv->zuk", "zuvpk->zuk"),
-    "uvuv": ("zuvpk,puv->zuvk", "zuvpk->zuvk"),
-    "uuw": ("zupk,puw->zwk", "zupk->zk"),
-    "uuu": ("zupk,pu->zuk", "zupk->zuk"),
+    "uvw": ("puvw,zuvpk->zwk", None),
+    "uvu": ("puv,zuvpk->zuk", "zuvpk->zuk"),
+    "uvuv": ("puv,zuvpk->zuvk", "zuvpk->zuvk"),
+    "uuw": ("puw,zupk->zwk", "zupk->zk"),
+    "uuu": ("pu,zupk->zuk", "zupk->zuk"),
 }
 
 
 def _assemble_by_output(spec: TensorProductSpec, b: _Builder, coupled) -> None:
-    every = coupled[0][2] if len(coupled) == 1 else b.op("concat", "coupled", *(y for _, _, y in coupled))
-    column: dict[int, int] = {}  # path id -> its first column in ``coupled``
-    start = 0
-    for _, paths, _ in coupled:
+    where: dict[int, tuple[str, int]] = {}  # path id -> (its group's coupled value, its first column there)
+    for _, paths, y in coupled:
+        start = 0
         for p in paths:
-            column[id(p)] = start
+            where[id(p)] = (y, start)
             start += p.ir_out.dim
+    shape = coupled[0][1][0].mode in ("uuw", "uuu")
     blocks = []
     for io, mul_ir in enumerate(spec.irreps_out):
         paths = [p for p in spec.paths if p.i_out == io]
         if not paths:
             blocks.append(b.op("zeros", f"out_{io}", n=mul_ir.dim))
             continue
-        index = np.stack([column[id(p)] + np.arange(mul_ir.ir.dim) for p in paths])
-        Y = b.op("take", f"Y{io}", every, b.const(f"Y{io}_index", index))
-        weighted_eq, plain_eq = _BY_OUTPUT_WEIGHTING[paths[0].mode]
-        if paths[0].has_weight:
+        d = mul_ir.ir.dim
+        pieces = []
+        for n, p in enumerate(paths):
+            y, start = where[id(p)]
+            pieces.append(b.op("take", f"Y{io}_{n}", y, b.const(f"Y{io}_{n}_index", start + np.arange(d))))
+        Y = pieces[0] if len(pieces) == 1 else b.op("concat", f"Y{io}_cat", *pieces)
+        p0 = paths[0]
+        lead = (p0.mul_in1,) if shape else (p0.mul_in1, p0.mul_in2)
+        Y = b.op("reshape", f"Y{io}", Y, shape=lead + (len(paths), d))
+        weighted_eq, plain_eq = _BY_OUTPUT_WEIGHTING[p0.mode]
+        if p0.has_weight:
             w_index = np.stack([p.weight_slice.start + np.arange(p.weight_numel).reshape(p.weight_shape) for p in paths])
             W = b.op("weight_take", f"W{io}", "w", b.const(f"W{io}_index", w_index))
-            r = b.op("einsum", f"r{io}", Y, W, equation=weighted_eq, weight_arg=1)
+            r = b.op("einsum", f"r{io}", W, Y, equation=weighted_eq, weight_arg=0)
         else:
             r = b.op("einsum", f"r{io}", Y, equation=plain_eq, weight_arg=None)
         blocks.append(b.op("reshape", f"out_{io}", r, shape=(mul_ir.dim,)))
