@@ -21,9 +21,11 @@ implementation with the lowest ``priority`` among those whose capabilities are m
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import re
 import threading
+from functools import partial
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, Callable, Iterable, Mapping
@@ -522,6 +524,46 @@ def select(spec, backend: str | None = None, impl: str | None = None, device=Non
 def build(spec, backend: str | None = None, impl: str | None = None, device=None, dtype=None):
     """Build the tensor product ``spec`` on a backend: :func:`select`, then the implementation's factory."""
     return get_registry().build(spec, backend, impl, device, dtype)
+
+
+def import_probe(module: str) -> str | None:
+    """A ``Backend.probe`` for a framework: None if ``module`` imports, else why not, in one line.
+
+    Checks ``find_spec`` first, so a framework that is not installed is never imported; a broken
+    install is a state to report ("torch: import failed (OSError: ...)"), not a crash.
+    """
+    if importlib.util.find_spec(module) is None:
+        return f"{module}: not installed"
+    try:
+        importlib.import_module(module)
+    except Exception as exc:
+        lines = str(exc).strip().splitlines()
+        return f"{module}: import failed ({type(exc).__name__}: {(lines[0] if lines else '')[:160]})"
+    return None
+
+
+def plan_implementations(backend: str, build: Callable[..., Any], capabilities: Capabilities, how: str) -> list[Implementation]:
+    """One :class:`Implementation` per variant and lowering strategy of :data:`tpcore.plan.STRATEGIES`.
+
+    For a backend that executes tpcore's plans: each is named after its strategy, with priority
+    its rank (the variant's first strategy is its default), and built by
+    ``build(spec, *, device, dtype, strategy)``. ``how`` ends the description ("as a torch.nn.Module").
+    """
+    from tpcore.plan import STRATEGIES
+
+    return [
+        Implementation(
+            backend=backend,
+            variant=variant,
+            name=strategy,
+            factory=partial(build, strategy=strategy),
+            capabilities=capabilities,
+            priority=rank,
+            description=f"{variant} plan, {strategy} strategy, {how}",
+        )
+        for variant, strategies in STRATEGIES.items()
+        for rank, strategy in enumerate(strategies)
+    ]
 
 
 def normalize_dtype(dtype) -> str:

@@ -8,11 +8,9 @@ default backend never falls on it.
 
 from __future__ import annotations
 
-import importlib.util
-from functools import partial
 
 from tpcore.hookspecs import hookimpl
-from tpcore.registry import Backend, Capabilities, Implementation
+from tpcore.registry import Backend, Capabilities, import_probe, plan_implementations
 
 _CAPABILITIES = Capabilities(
     modes=None,
@@ -30,12 +28,11 @@ def _short(exc: BaseException) -> str:
 
 
 def _probe() -> str | None:
-    if importlib.util.find_spec("cupy") is None:
-        return "cupy: not installed"
-    try:
-        import cupy
-    except Exception as exc:  # a broken install is a state to report, not a crash
-        return f"cupy: import failed ({type(exc).__name__}: {_short(exc)})"
+    reason = import_probe("cupy")
+    if reason is not None:
+        return reason
+    import cupy
+
     try:
         if cupy.cuda.runtime.getDeviceCount() < 1:
             return "cupy: no CUDA device (0 devices found)"
@@ -87,18 +84,5 @@ def tpcore_register_backends(register):
 
 @hookimpl
 def tpcore_register_implementations(register):
-    from tpcore.plan import STRATEGIES
-
-    for variant, strategies in STRATEGIES.items():
-        for rank, strategy in enumerate(strategies):
-            register(
-                Implementation(
-                    backend="cupy",
-                    variant=variant,
-                    name=strategy,
-                    factory=partial(_build, strategy=strategy),
-                    capabilities=_CAPABILITIES,
-                    priority=rank,
-                    description=f"{variant} plan, {strategy} strategy, executed with cupy (explicit vjp)",
-                )
-            )
+    for implementation in plan_implementations("cupy", _build, _CAPABILITIES, "executed with cupy (explicit vjp)"):
+        register(implementation)

@@ -12,21 +12,13 @@ import re
 from functools import partial
 
 from tpcore.hookspecs import hookimpl
-from tpcore.registry import Backend, Capabilities, Implementation
+from tpcore.registry import Backend, Capabilities, import_probe, plan_implementations
 
 # jax >= 0.4.30 gets its GPU support from separately installed PJRT plugins (jax-cuda12-plugin,
 # jax-rocm60-plugin, ...); their presence is how registration tells "gpu" apart without importing jax.
 _GPU_PLUGIN = re.compile(r"jax_(cuda|rocm)\d*_plugin$")
 
-
-def _probe() -> str | None:
-    if importlib.util.find_spec("jax") is None:
-        return "jax: not installed"
-    try:
-        import jax  # noqa: F401
-    except Exception as exc:  # a broken install is a state to report, not a crash
-        return f"jax: import failed ({type(exc).__name__}: {exc})"
-    return None
+_probe = partial(import_probe, "jax")
 
 
 def devices() -> tuple[str, ...]:
@@ -69,8 +61,6 @@ def tpcore_register_backends(register):
 
 @hookimpl
 def tpcore_register_implementations(register):
-    from tpcore.plan import STRATEGIES
-
     capabilities = Capabilities(
         modes=None,
         dtypes=frozenset({"float32", "float64"}),  # float64 needs jax_enable_x64 (checked when built)
@@ -79,16 +69,5 @@ def tpcore_register_implementations(register):
         jit=True,
         per_sample_weights=True,
     )
-    for variant, strategies in STRATEGIES.items():
-        for rank, strategy in enumerate(strategies):
-            register(
-                Implementation(
-                    backend="jax",
-                    variant=variant,
-                    name=strategy,
-                    factory=partial(_build, strategy=strategy),
-                    capabilities=capabilities,
-                    priority=rank,
-                    description=f"{variant} plan, {strategy} strategy, as a pure JAX function",
-                )
-            )
+    for implementation in plan_implementations("jax", _build, capabilities, "as a pure JAX function"):
+        register(implementation)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from functools import partial
 
 from tpcore.harness import NumpyHarness
 from tpcore.hookspecs import hookimpl
-from tpcore.registry import Backend, Capabilities, Implementation
+from tpcore.registry import Backend, Capabilities, plan_implementations
 
 _CAPABILITIES = Capabilities(
     modes=None,
@@ -42,18 +41,5 @@ def tpcore_register_backends(register):
 
 @hookimpl
 def tpcore_register_implementations(register):
-    from tpcore.plan import STRATEGIES
-
-    for variant, strategies in STRATEGIES.items():
-        for rank, strategy in enumerate(strategies):
-            register(
-                Implementation(
-                    backend="numpy",
-                    variant=variant,
-                    name=strategy,
-                    factory=partial(_build, strategy=strategy),
-                    capabilities=_CAPABILITIES,
-                    priority=rank,
-                    description=f"{variant} plan, {strategy} strategy, executed with numpy",
-                )
-            )
+    for implementation in plan_implementations("numpy", _build, _CAPABILITIES, "executed with numpy"):
+        register(implementation)

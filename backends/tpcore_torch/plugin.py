@@ -12,17 +12,9 @@ from functools import partial
 from pathlib import Path
 
 from tpcore.hookspecs import hookimpl
-from tpcore.registry import Backend, Capabilities, Implementation
+from tpcore.registry import Backend, Capabilities, import_probe, plan_implementations
 
-
-def _probe() -> str | None:
-    if importlib.util.find_spec("torch") is None:
-        return "torch: not installed"
-    try:
-        import torch  # noqa: F401
-    except Exception as exc:  # a broken install is a state to report, not a crash
-        return f"torch: import failed ({type(exc).__name__}: {exc})"
-    return None
+_probe = partial(import_probe, "torch")
 
 
 def devices() -> tuple[str, ...]:
@@ -71,8 +63,6 @@ def tpcore_register_backends(register):
 
 @hookimpl
 def tpcore_register_implementations(register):
-    from tpcore.plan import STRATEGIES
-
     capabilities = Capabilities(
         modes=None,
         dtypes=frozenset({"float32", "float64"}),
@@ -81,16 +71,5 @@ def tpcore_register_implementations(register):
         jit=True,  # torch.compile(module, fullgraph=True)
         per_sample_weights=True,
     )
-    for variant, strategies in STRATEGIES.items():
-        for rank, strategy in enumerate(strategies):
-            register(
-                Implementation(
-                    backend="torch",
-                    variant=variant,
-                    name=strategy,
-                    factory=partial(_build, strategy=strategy),
-                    capabilities=capabilities,
-                    priority=rank,
-                    description=f"{variant} plan, {strategy} strategy, as a torch.nn.Module",
-                )
-            )
+    for implementation in plan_implementations("torch", _build, capabilities, "as a torch.nn.Module"):
+        register(implementation)
