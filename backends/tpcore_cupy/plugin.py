@@ -8,7 +8,6 @@ default backend never falls on it.
 
 from __future__ import annotations
 
-
 from tpcore.hookspecs import hookimpl
 from tpcore.registry import Backend, Capabilities, import_probe, plan_implementations
 
