@@ -23,7 +23,7 @@ VARIANTS = ["cgtp", "gtp", "s2grid", "mtp"]
 LS = [1, 2] if QUICK else [1, 2, 3, 4, 5, 6, 7, 8]
 BATCHES = [64] if QUICK else [1000, 10000]
 #: "variant/impl" pairs compared by Implementations; a backend without one skips it
-IMPLS = ["cgtp/dense", "cgtp/sparse", "cgtp/block", "cgtp/e3nn", "cgtp/e3nn_jax", "gtp/fft", "gtp/direct",
+IMPLS = ["cgtp/dense", "cgtp/sparse", "cgtp/block", "cgtp/folded", "cgtp/e3nn", "cgtp/e3nn_jax", "gtp/fft", "gtp/direct",
          "s2grid/matrix", "s2grid/fft", "mtp/matmul"]
 IMPL_LS = [2] if QUICK else LS
 DTYPE = "float32"
@@ -89,10 +89,9 @@ class Flops:
             raise NotImplementedError(str(exc).splitlines()[0]) from exc
 
     def track_flops(self, backend, variant, L):
-        from tpcore.analysis import flops
+        from tpcore.analysis import implementation_flops
 
-        counts = flops(self.spec)
-        return counts.get(self.impl, next(iter(counts.values())))
+        return implementation_flops(self.spec, self.impl)
 
     track_flops.unit = "FLOPs per sample"
 

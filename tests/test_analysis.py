@@ -126,7 +126,7 @@ def test_dense_cgtp_flops_are_the_coupling_block_sizes():
 
 @pytest.mark.parametrize(
     "variant, strategy",
-    [("cgtp", "block"), ("cgtp", "dense"), ("cgtp", "sparse"), ("gtp", "fft"), ("gtp", "direct"),
+    [("cgtp", "block"), ("cgtp", "folded"), ("cgtp", "dense"), ("cgtp", "sparse"), ("gtp", "fft"), ("gtp", "direct"),
      ("s2grid", "matrix"), ("mtp", "matmul")],
 )  # fmt: skip
 def test_coefficient_memory_model_matches_the_lowered_plan(variant, strategy):

@@ -20,7 +20,7 @@ from test_autodiff import CASES, WEIGHTED_CASES, assert_close, inputs, reference
 import tpcore
 from tpcore import TensorProductSpec, registry, so3
 from tpcore.irreps import e3nn_jax_sort_key
-from tpcore.plan import STRATEGIES
+from tpcore.plan import STRATEGIES, resolve_strategy
 from tpcore.reference import reference
 
 jax = pytest.importorskip("jax")
@@ -106,7 +106,7 @@ def test_registration_and_capabilities():
         assert caps.modes is None and caps.dtypes == {"float32", "float64"} and caps.devices == set(backend.devices)
         assert caps.grad_order == 2 and caps.jit and caps.per_sample_weights
     tp = build(CGTP, dtype=None)  # the backend's default dtype
-    assert isinstance(tp, TensorProduct) and tp.dtype == np.float32 and tp.strategy == STRATEGIES["cgtp"][0]
+    assert isinstance(tp, TensorProduct) and tp.dtype == np.float32 and tp.strategy == resolve_strategy(CGTP)
 
 
 def test_entry_point_is_declared():

@@ -91,8 +91,9 @@ class Tape:
 
 
 @lru_cache(maxsize=256)
-def _single_op_plans(plan: Plan) -> tuple[Plan, ...]:
-    return tuple(dataclasses.replace(plan, ops=(op,), output=op.out) for op in plan.ops)
+def _single_op_plans(plan: Plan, per_sample: bool) -> tuple[Plan, ...]:
+    program = plan.program(per_sample)
+    return tuple(dataclasses.replace(plan, ops=(op,), output=op.out, per_sample_ops=None) for op in program)
 
 
 def forward(plan: Plan, ops: ArrayOps, consts: Mapping[str, Any], x1, x2, w=None, per_sample: bool = False) -> Tape:
@@ -100,7 +101,7 @@ def forward(plan: Plan, ops: ArrayOps, consts: Mapping[str, Any], x1, x2, w=None
     values: dict[str, Any] = dict(consts)
     values.update(x1=x1, x2=x2, w=w)
     active = {"x1", "x2"} | ({"w"} if w is not None else set())
-    for op, single in zip(plan.ops, _single_op_plans(plan)):
+    for op, single in zip(plan.program(per_sample), _single_op_plans(plan, per_sample)):
         values[op.out] = run_plan(single, ops, {a: values[a] for a in op.args}, x1, x2, w, per_sample)
         if active.intersection(op.args):
             active.add(op.out)
@@ -131,7 +132,7 @@ class _Reverse:
 
     def run(self, g):
         self.cts[self.tape.plan.output] = g
-        for op in reversed(self.tape.plan.ops):
+        for op in reversed(self.tape.plan.program(self.tape.per_sample)):
             ct = self.cts.pop(op.out, None)
             if ct is not None and op.out in self.tape.active:
                 getattr(self, "_" + op.kind)(op, dict(op.params), ct, [self.values[a] for a in op.args])
@@ -174,6 +175,9 @@ class _Reverse:
         index = self.tape.plan.consts[op.args[1]]
         self.add(op.args[0], self.ops.scatter_last(ct, index, args[0].shape[-1]))
 
+    def _slice(self, op, p, ct, args):
+        self.add_slice(op.args[0], ct, (Ellipsis, slice(p["start"], p["stop"])))
+
     def _weights(self, op, p, ct, args):
         lead = (ct.shape[0],) if self.tape.per_sample else ()
         where = (slice(None),) * len(lead) + (slice(p["start"], p["stop"]),)
@@ -206,6 +210,14 @@ class _Reverse:
             self.add(op.args[0], self.ops.segment_sum(ct.reshape(ct.shape[0], -1), flat, w.shape[-1]))
         else:
             self.add(op.args[0], self.ops.segment_sum(ct.reshape(1, -1), flat, w.shape[-1])[0])
+
+    def _weight_fold(self, op, p, ct, args):
+        w, index, target, value = args
+        picked = ct.reshape(ct.shape[: ct.ndim - len(p["shape"])] + (-1,))[..., target] * value
+        if self.tape.per_sample:
+            self.add(op.args[0], self.ops.segment_sum(picked, index, w.shape[-1]))
+        else:
+            self.add(op.args[0], self.ops.segment_sum(picked[None], index, w.shape[-1])[0])
 
     def _rfft(self, op, p, ct, args):
         # y_m = sum_a x_a e^{-2 pi i m a / n}: the transpose is the full-length FFT of the cotangent

@@ -68,6 +68,13 @@ class ArrayOps:
     def irfft(self, x, n):
         return self.xp.fft.irfft(x, n=n, axis=-1)
 
+    def weight_fold(self, w, index, target, value, shape):
+        """``T (*w.shape[:-1], *shape)``: zeros with ``T.reshape(..., -1)[..., target] += w[..., index] * value``."""
+        lead = w.shape[:-1]
+        out = self.xp.zeros(lead + (int(np.prod(shape)),), dtype=w.dtype)
+        self.xp.add.at(out, (Ellipsis, target), w[..., index] * value)
+        return out.reshape(lead + tuple(shape))
+
     def segment_sum(self, x, index, n):
         """``(Z, n)``: column ``k`` of ``x (Z, K)`` added into column ``index[k]``."""
         out = self.xp.zeros((x.shape[0], n), dtype=x.dtype)
@@ -89,7 +96,7 @@ def run_plan(plan: Plan, ops: ArrayOps, consts: Mapping[str, Any], x1, x2, w=Non
     """
     values: dict[str, Any] = dict(consts)
     values.update(x1=x1, x2=x2, w=w)
-    for op in plan.ops:
+    for op in plan.program(per_sample):
         args = [values[a] for a in op.args]
         p = dict(op.params)
         kind = op.kind
@@ -97,6 +104,8 @@ def run_plan(plan: Plan, ops: ArrayOps, consts: Mapping[str, Any], x1, x2, w=Non
             result = ops.block(args[0], p["start"], p["stop"], p["mul"], p["dim"])
         elif kind == "take":
             result = ops.take(args[0], args[1])
+        elif kind == "slice":
+            result = args[0][..., p["start"] : p["stop"]]
         elif kind == "weights":
             if per_sample:
                 result = args[0][:, p["start"] : p["stop"]].reshape((args[0].shape[0],) + tuple(p["shape"]))
@@ -104,6 +113,8 @@ def run_plan(plan: Plan, ops: ArrayOps, consts: Mapping[str, Any], x1, x2, w=Non
                 result = args[0][p["start"] : p["stop"]].reshape(tuple(p["shape"]))
         elif kind == "weight_take":
             result = args[0][:, args[1]] if per_sample else args[0][args[1]]
+        elif kind == "weight_fold":
+            result = ops.weight_fold(args[0], args[1], args[2], args[3], tuple(p["shape"]))
         elif kind == "rfft":
             result = ops.rfft(args[0], p["n"])
         elif kind == "irfft":

@@ -2,13 +2,15 @@
 
 A backend executes a plan with :func:`tpcore.execute.run_plan` over its array namespace and knows
 nothing about irreps. The program reads ``x1 (Z, dim1)``, ``x2 (Z, dim2)`` and the weights ``w``
-(``(weight_numel,)`` shared, or ``(Z, weight_numel)`` per sample) and writes ``(Z, dim_out)``.
+(``(weight_numel,)`` shared, or ``(Z, weight_numel)`` per sample) and writes ``(Z, dim_out)``;
+a plan may carry a second program for per-sample weights (:meth:`Plan.program`).
 
 Ops (``Op.kind``; ``args`` name earlier values or ``consts``; ``params`` are static):
 
 =============  ===================================================================================
 ``block``      ``x[:, start:stop].reshape(Z, mul, dim)``
 ``take``       ``x[..., index]`` (gather on the last axis)
+``slice``      ``x[..., start:stop]`` (a range of the last axis: a view where the backend has them)
 ``weights``    ``w[start:stop].reshape(shape)`` or, per sample, ``w[:, start:stop].reshape(Z, *shape)``
 ``einsum``     ``einsum(equation, *args)``; operand ``weight_arg`` gains a leading ``z`` per sample
 ``matmul``     ``x @ M`` with a constant ``M`` (real or complex)
@@ -23,6 +25,7 @@ Ops (``Op.kind``; ``args`` name earlier values or ``consts``; ``params`` are sta
 ``rfft``       real FFT of length ``n`` on the last axis
 ``irfft``      inverse real FFT of length ``n`` on the last axis (``irfft(rfft(x)) == x``)
 ``segment_sum`` ``(Z, n)`` sums of the columns of ``x (Z, k)`` that share ``index[k]``
+``weight_fold`` ``T.reshape(-1)[target] += w[index] * value`` into zeros of ``shape``, per sample ``(Z, *shape)``
 =============  ===================================================================================
 """
 
@@ -38,13 +41,20 @@ from tpcore import so3
 from tpcore.coefficients import mtp_basis, mtp_degree
 from tpcore.spec import TensorProductSpec
 
-#: Lowering strategies per variant; the first is the default.
+#: Lowering strategies per variant; the first is the default. cgtp's ``auto`` resolves per spec to
+#: ``folded`` or ``block`` (:func:`resolve_strategy`).
 STRATEGIES: dict[str, tuple[str, ...]] = {
-    "cgtp": ("block", "dense", "sparse"),
+    "cgtp": ("auto", "block", "folded", "dense", "sparse"),
     "gtp": ("fft", "direct"),
     "s2grid": ("matrix", "fft"),
     "mtp": ("matmul",),
 }
+
+#: ``auto`` folds the weights while the folded product costs at most this many times the FLOPs of
+#: ``block``: below that, ``block``'s dozens of small ops cost more than the folded two large ones
+#: (measured on CPU in torch and jax, forward and backward, for e3nn's fully connected and full
+#: tensor products at L = 1..4; ``docs/benchmarks.md``).
+FOLD_FLOPS_RATIO = 16
 
 _CG_EQUATIONS = {
     # x1 block "zui", x2 block "zvj", coupling "ijk", weights last
@@ -69,23 +79,35 @@ class Op:
 
 @dataclass(frozen=True, eq=False)
 class Plan:
+    """A lowered spec: ``ops`` read ``x1``, ``x2``, ``w`` and ``consts`` and write ``output``.
+
+    ``per_sample_ops``, when set, is the program to run instead when the weights are per sample
+    (a strategy may be the right one for shared weights only); it reads the same ``consts``.
+    """
+
     spec: TensorProductSpec
     strategy: str
     consts: Mapping[str, np.ndarray]
     ops: tuple[Op, ...]
     output: str = "out"
+    per_sample_ops: tuple[Op, ...] | None = None
+
+    def program(self, per_sample: bool) -> tuple[Op, ...]:
+        """The op list for shared (or no) weights, or for per-sample weights."""
+        return self.per_sample_ops if per_sample and self.per_sample_ops is not None else self.ops
 
 
 @dataclass
 class _Builder:
     consts: dict = field(default_factory=dict)
     ops: list = field(default_factory=list)
+    prefix: str = ""  # of constant names, so two programs can share one ``consts``
 
     def const(self, name: str, value) -> str:
         value = np.asarray(value)
         value.setflags(write=False)
-        self.consts[name] = value
-        return name
+        self.consts[self.prefix + name] = value
+        return self.prefix + name
 
     def op(self, kind: str, out: str, *args: str, **params) -> str:
         self.ops.append(Op(kind, out, tuple(args), tuple(sorted(params.items()))))
@@ -101,16 +123,42 @@ def check_strategy(variant: str, strategy: str | None) -> str:
     return strategy
 
 
+def resolve_strategy(spec: TensorProductSpec, strategy: str | None = None) -> str:
+    """The strategy :func:`lower` uses: ``strategy`` checked, with cgtp's ``auto`` (the default) decided.
+
+    ``auto`` is ``folded`` when the folded product costs at most :data:`FOLD_FLOPS_RATIO` times the
+    FLOPs of ``block`` (small ``L``, few channels), else ``block``.
+    """
+    strategy = check_strategy(spec.variant, strategy)
+    if strategy != "auto":
+        return strategy
+    from tpcore.analysis.flops import flops  # the cost model; numpy only
+
+    costs = flops(spec)
+    return "folded" if costs["folded"] <= FOLD_FLOPS_RATIO * costs["block"] else "block"
+
+
 @lru_cache(maxsize=256)
 def lower(spec: TensorProductSpec, strategy: str | None = None) -> Plan:
-    """The plan of ``spec`` with the given strategy (default: the variant's first)."""
-    strategy = check_strategy(spec.variant, strategy)
+    """The plan of ``spec`` with the given strategy (default: the variant's first, resolved).
+
+    ``Plan.strategy`` is the strategy used (``auto`` resolved).
+    """
+    strategy = resolve_strategy(spec, strategy)
     b = _Builder()
+    per_sample_ops = None
     if spec.variant == "cgtp":
-        {"block": _lower_cgtp_block, "dense": _lower_cgtp, "sparse": _lower_cgtp_sparse}[strategy](spec, b)
+        lowerings = {"block": _lower_cgtp_block, "folded": _lower_cgtp_folded, "dense": _lower_cgtp,
+                     "sparse": _lower_cgtp_sparse}
+        lowerings[strategy](spec, b)
+        if strategy == "folded" and spec.weight_numel:
+            # folding per-sample weights would build one dense matrix per sample: block instead
+            per_sample = _Builder(consts=b.consts, prefix="per_sample_")
+            _lower_cgtp_block(spec, per_sample)
+            per_sample_ops = tuple(per_sample.ops)
     else:
         _lower_channelwise(spec, strategy, b)
-    return Plan(spec=spec, strategy=strategy, consts=dict(b.consts), ops=tuple(b.ops))
+    return Plan(spec=spec, strategy=strategy, consts=dict(b.consts), ops=tuple(b.ops), per_sample_ops=per_sample_ops)
 
 
 # -- cgtp -----------------------------------------------------------------------------------------
@@ -261,7 +309,7 @@ def _assemble_by_output(spec: TensorProductSpec, b: _Builder, coupled) -> None:
         pieces = []
         for n, p in enumerate(paths):
             y, start = where[id(p)]
-            pieces.append(b.op("take", f"Y{io}_{n}", y, b.const(f"Y{io}_{n}_index", start + np.arange(d))))
+            pieces.append(b.op("slice", f"Y{io}_{n}", y, start=start, stop=start + d))  # a view: no gather
         Y = pieces[0] if len(pieces) == 1 else b.op("concat", f"Y{io}_cat", *pieces)
         p0 = paths[0]
         lead = (p0.mul_in1,) if shape else (p0.mul_in1, p0.mul_in2)
@@ -329,6 +377,64 @@ def _weight_index(p) -> np.ndarray:
     """Flat weight positions of the path, shaped ``weight_shape + (dim_out,)`` (repeated along ``k``)."""
     index = p.weight_slice.start + np.arange(int(np.prod(p.weight_shape))).reshape(p.weight_shape)
     return np.broadcast_to(index[..., None], p.weight_shape + (p.ir_out.dim,))
+
+
+def _path_channels(p) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per channel triple of the path: ``(u, v, out channel, flat weight index or -1)``."""
+    u, v = np.meshgrid(np.arange(p.mul_in1), np.arange(p.mul_in2), indexing="ij")
+    if p.mode in ("uuw", "uuu"):
+        u = v = np.arange(p.mul_in1)[:, None]
+    u, v = u.ravel(), v.ravel()
+    if p.mode in ("uvw", "uuw"):
+        w = np.arange(p.mul_out)
+        u, v, out = np.repeat(u, len(w)), np.repeat(v, len(w)), np.tile(w, len(u))
+        local = (u * (p.mul_in2 if p.mode == "uvw" else 1) + (v if p.mode == "uvw" else 0)) * p.mul_out + out
+    elif p.mode == "uvu":
+        out, local = u, u * p.mul_in2 + v
+    elif p.mode == "uvuv":
+        out, local = u * p.mul_in2 + v, u * p.mul_in2 + v
+    else:  # uuu
+        out, local = u, u
+    index = p.weight_slice.start + local if p.has_weight else np.full(len(u), -1)
+    return u, v, out, index
+
+
+def _lower_cgtp_folded(spec: TensorProductSpec, b: _Builder) -> None:
+    """The weights folded into one dense coupling matrix per call: ``out = (x1 (x) x2) @ T(w)``.
+
+    ``T (dim1 dim2, dim_out)`` holds every path's CG entries times its weights at their places
+    (a scatter of the weights, rebuilt on each call); paths without weights form a constant part.
+    Two large contractions in all, whatever the number of paths: the cheapest choice when ``T`` is
+    small (low ``L``), where the per-op cost of the other strategies dominates.
+    """
+    d1, d2, n = spec.irreps_in1.dim, spec.irreps_in2.dim, spec.irreps_out.dim
+    if not spec.paths:
+        b.op("zeros", "out", n=n)
+        return
+    s1, s2, so = spec.irreps_in1.slices(), spec.irreps_in2.slices(), spec.irreps_out.slices()
+    index, target, value = [], [], []
+    for p in spec.paths:
+        C = _coupling(p)
+        i, j, k = np.nonzero(np.abs(C) > 1e-14)
+        u, v, out, w = (a[:, None] for a in _path_channels(p))
+        row = s1[p.i_in1].start + u * p.ir_in1.dim + i
+        col = s2[p.i_in2].start + v * p.ir_in2.dim + j
+        target.append(((row * d2 + col) * n + so[p.i_out].start + out * p.ir_out.dim + k).ravel())
+        value.append(np.broadcast_to(C[i, j, k], row.shape).ravel())
+        index.append(np.broadcast_to(w, row.shape).ravel())
+    index, target, value = np.concatenate(index), np.concatenate(target), np.concatenate(value)
+    weighted = index >= 0
+    U = b.op("reshape", "U", b.op("einsum", "outer", "x1", "x2", equation="zi,zj->zij", weight_arg=None), shape=(d1 * d2,))
+    T = None
+    if weighted.any():
+        T = b.op("weight_fold", "T", "w", b.const("T_index", index[weighted]), b.const("T_target", target[weighted]),
+                 b.const("T_value", value[weighted]), shape=(d1 * d2, n))
+    if not weighted.all():
+        T0 = np.zeros(d1 * d2 * n)
+        np.add.at(T0, target[~weighted], value[~weighted])
+        T0 = b.const("T0", T0.reshape(d1 * d2, n))
+        T = T0 if T is None else b.op("add", "T_all", T, T0)
+    b.op("einsum", "out", U, T, equation="zq,qk->zk", weight_arg=1 if weighted.any() else None)
 
 
 #: per mode: (equation on the gathered nonzeros with weights, without weights)

@@ -47,5 +47,10 @@ class JaxOps(ArrayOps):
     def matmul(self, x, matrix):
         return jnp.matmul(x, matrix, precision=PRECISION)
 
+    def weight_fold(self, w, index, target, value, shape):
+        lead = w.shape[:-1]
+        out = jnp.zeros(lead + (int(np.prod(shape)),), dtype=w.dtype).at[..., target].add(w[..., index] * value)
+        return out.reshape(lead + tuple(shape))
+
     def segment_sum(self, x, index, n):
         return jnp.zeros((x.shape[0], n), dtype=x.dtype).at[:, index].add(x)

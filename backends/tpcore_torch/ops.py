@@ -85,6 +85,11 @@ class TorchOps(ArrayOps):
             return torch.zeros(x.shape[:-1] + (n,), dtype=x.real.dtype, device=x.device) + x.real.sum()
         return torch.fft.irfft(x, n=n, dim=-1)
 
+    def weight_fold(self, w, index, target, value, shape):
+        lead = w.shape[:-1]
+        out = torch.zeros(lead + (int(np.prod(shape)),), dtype=w.dtype, device=w.device)
+        return out.index_add(-1, target, w[..., index] * value).reshape(lead + tuple(shape))
+
     def segment_sum(self, x, index, n):
         return torch.zeros((x.shape[0], n), dtype=x.dtype, device=x.device).index_add(1, index, x)
 

@@ -26,6 +26,7 @@ from tpcore.analysis.flops import (
     flops,
     full_product_spec,
     growth_exponent,
+    implementation_flops,
     plan_coefficient_bytes,
     scaling,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "flops",
     "full_product_spec",
     "growth_exponent",
+    "implementation_flops",
     "plan_coefficient_bytes",
     "scaling",
     "PathScore",

@@ -7,7 +7,9 @@ implement yet (:data:`MODEL_STRATEGIES`):
   only its nonzero entries (the real CG selection rules, about ``(2l1+1)(2l2+1)`` per path);
   ``block`` couples each input pair once with the CG tensors of all its paths stacked (``K``
   output components), in the cheapest of three contraction orders; all add the weight contraction
-  of the path's mode.
+  of the path's mode. ``folded`` multiplies the outer product ``x1 (x) x2`` by one dense
+  ``(dim1 dim2, dim_out)`` matrix with the weights folded in (its per-call fold is not counted:
+  it does not grow with the batch).
 - s2grid ``matrix`` evaluates/projects with dense ``(G, dim)`` SH tables on ``G = res_beta *
   res_alpha`` grid points; ``fft`` does the same per ``cos(beta)`` ring with Legendre tables and a
   real FFT in ``alpha`` (``2.5 n log2 n`` per ring), the "FFT-in-alpha" of the Gaunt TP paper.
@@ -33,7 +35,7 @@ from tpcore.spec import TensorProductSpec
 
 #: strategies each variant's cost model covers, in the order :func:`flops` reports them
 MODEL_STRATEGIES: dict[str, tuple[str, ...]] = {
-    "cgtp": ("block", "dense", "sparse"),
+    "cgtp": ("block", "folded", "dense", "sparse"),
     "gtp": ("fft", "direct"),
     "s2grid": ("matrix", "fft"),
     "mtp": ("matmul",),
@@ -93,10 +95,21 @@ def flops(spec: TensorProductSpec) -> dict[str, int]:
         weights = sum(_weight_flops(p) for p in spec.paths)
         return {
             "block": _block_coupling_flops(spec) + weights,
+            "folded": (2 * spec.irreps_out.dim + 1) * spec.irreps_in1.dim * spec.irreps_in2.dim if spec.paths else 0,
             "dense": sum(2 * p.ir_in1.dim * p.ir_in2.dim * p.ir_out.dim * _pairs(p) for p in spec.paths) + weights,
             "sparse": sum(2 * _cg_nonzeros(p) * _pairs(p) for p in spec.paths) + weights,
         }
     return channelwise_flops(spec.variant, spec.irreps_in1, spec.irreps_in2, spec.irreps_out, spec.channels)
+
+
+def implementation_flops(spec: TensorProductSpec, impl: str) -> int:
+    """FLOPs per sample of implementation ``impl`` of ``spec``: its strategy's model (``auto``
+    resolved), or for implementations the models do not cover (plugins) the variant's first."""
+    from tpcore.plan import STRATEGIES, resolve_strategy
+
+    counts = flops(spec)
+    strategy = resolve_strategy(spec, impl) if impl in STRATEGIES[spec.variant] else impl
+    return int(counts.get(strategy, next(iter(counts.values()))))
 
 
 def _gtp_kept(L: int, irreps_out) -> int:
@@ -133,7 +146,8 @@ def coefficient_bytes(spec: TensorProductSpec, itemsize: int = 8) -> dict[str, i
     if spec.variant == "cgtp":
         dense = sum(p.ir_in1.dim * p.ir_in2.dim * p.ir_out.dim for p in spec.paths) * itemsize
         # block stacks the same CG tensors per input pair; sparse keeps only the nonzero values
-        return {"block": dense, "dense": dense, "sparse": sum(_cg_nonzeros(p) for p in spec.paths) * itemsize}
+        return {"block": dense, "folded": _folded_bytes(spec, dense, itemsize), "dense": dense,
+                "sparse": sum(_cg_nonzeros(p) for p in spec.paths) * itemsize}
     d1, d2, dout = _dims(spec.irreps_in1, spec.irreps_in2, spec.irreps_out)
     L1, L2 = spec.irreps_in1.lmax, spec.irreps_in2.lmax
     if spec.variant == "s2grid":
@@ -145,6 +159,20 @@ def coefficient_bytes(spec: TensorProductSpec, itemsize: int = 8) -> dict[str, i
         return {"fft": change, "direct": change + s1 * s2 * N * itemsize}
     n = (mtp_degree(L1, L2) + 1) ** 2
     return {"matmul": n * n * (d1 + d2 + dout) * itemsize}
+
+
+def _folded_bytes(spec: TensorProductSpec, dense: int, itemsize: int) -> int:
+    """folded: the CG value of each (weight, entry) pair, the dense part of the unweighted paths,
+    and (with weights) block's tables for per-sample weights."""
+    weighted = [p for p in spec.paths if p.has_weight]
+    values = sum(_cg_nonzeros(p) * _channel_triples(p) for p in weighted) * itemsize
+    constant = spec.irreps_in1.dim * spec.irreps_in2.dim * spec.irreps_out.dim * itemsize
+    return values + (constant if len(weighted) < len(spec.paths) else 0) + (dense if weighted else 0)
+
+
+def _channel_triples(p) -> int:
+    """Channel combinations ``(u, v, out)`` a path couples."""
+    return {"uvw": p.mul_in1 * p.mul_in2 * p.mul_out, "uuw": p.mul_in1 * p.mul_out}.get(p.mode, _pairs(p))
 
 
 def plan_coefficient_bytes(spec: TensorProductSpec, strategy: str | None = None, itemsize: int = 8) -> int:

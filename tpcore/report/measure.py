@@ -112,7 +112,7 @@ def measure(cases: Sequence[CaseKey], ls: Sequence[int], batch: int, dtype: str,
 
 
 def _measure_one(case: CaseKey, L: int, batch: int, dtype: str, repeat: int) -> Row:
-    from tpcore.analysis import flops
+    from tpcore.analysis import implementation_flops
     from tpcore.report.timing import median_seconds, prepare
     from tpcore.testing.checks import TOLERANCES
 
@@ -122,9 +122,7 @@ def _measure_one(case: CaseKey, L: int, batch: int, dtype: str, repeat: int) -> 
     try:
         prepared = prepare(case.backend, spec, case.impl, batch, dtype)
         row.impl = prepared.impl
-        counts = flops(spec)
-        # Peers and strategies tpcore.analysis does not count use the variant's first strategy.
-        row.flops = int(counts.get(prepared.impl, next(iter(counts.values()))))
+        row.flops = implementation_flops(spec, prepared.impl)
         row.max_error = prepared.max_error()
         row.forward_s = median_seconds(prepared.forward, repeat)
         if prepared.vjp_fn is not None:

@@ -1,0 +1,77 @@
+"""Strategy choice and the two-program plans (tpcore.plan), checked against the float64 reference."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+from test_autodiff import assert_close, inputs, reference_grads
+
+from tpcore import TensorProductSpec
+from tpcore.autodiff import VJPOps, run_plan_vjp
+from tpcore.execute import ArrayOps, run_plan
+from tpcore.irreps import s2_irreps
+from tpcore.plan import STRATEGIES, lower, resolve_strategy
+from tpcore.reference import reference
+
+
+def fully_connected(L: int, mul: int = 8) -> TensorProductSpec:
+    """e3nn's FullyConnectedTensorProduct of ``mul x (0..L)`` with ``1 x (0..L)`` into ``mul x (0..L)``."""
+    return TensorProductSpec.cgtp(s2_irreps(L, mul=mul), s2_irreps(L), s2_irreps(L, mul=mul))
+
+
+def test_auto_folds_small_products_and_keeps_block_for_large_ones():
+    assert STRATEGIES["cgtp"][0] == "auto"
+    assert resolve_strategy(fully_connected(1)) == "folded"  # 4 paths: the folded matrix is 32 x 4 x 32
+    assert resolve_strategy(fully_connected(4)) == "block"  # 1e6 entries against 64k FLOPs per sample
+    assert resolve_strategy(TensorProductSpec.cgtp("64x0e + 64x1o", "1x0e", "64x0e + 64x1o")) == "folded"  # a linear map
+    assert lower(fully_connected(1)).strategy == lower(fully_connected(1), "auto").strategy == "folded"
+
+
+def test_explicit_strategies_are_kept_and_unknown_ones_rejected():
+    spec = fully_connected(1)
+    for strategy in STRATEGIES["cgtp"][1:]:
+        assert resolve_strategy(spec, strategy) == strategy == lower(spec, strategy).strategy
+    with pytest.raises(ValueError, match="'fold' is not one of the cgtp strategies: auto, block, folded"):
+        lower(spec, "fold")
+    with pytest.raises(ValueError, match="is not one of the s2grid strategies"):
+        lower(TensorProductSpec.s2grid(s2_irreps(1), s2_irreps(1), s2_irreps(1)), "auto")
+
+
+def test_folded_plans_run_block_for_per_sample_weights():
+    spec = fully_connected(2)
+    folded, block = lower(spec, "folded"), lower(spec, "block")
+    assert "weight_fold" in {op.kind for op in folded.program(per_sample=False)}
+    per_sample = folded.program(per_sample=True)
+    assert [op.kind for op in per_sample] == [op.kind for op in block.ops]
+    assert all(name in folded.consts for op in per_sample for name in op.args if name.startswith("per_sample_"))
+    assert block.program(per_sample=True) is block.ops  # one program when the strategy needs no other
+    unweighted = TensorProductSpec.cgtp(s2_irreps(1), s2_irreps(1), None, mode="uvuv")
+    assert lower(unweighted, "folded").per_sample_ops is None
+
+
+@pytest.mark.parametrize("mode", ["uvw", "uvu", "uvuv", "uuw", "uuu"])
+def test_the_folded_program_itself_handles_per_sample_weights(mode):
+    """Folding per-sample weights is correct too (one matrix per sample), only not what ``auto`` runs."""
+    mul2 = 2 if mode.startswith("uu") else 1
+    every = TensorProductSpec.cgtp("2x0e + 2x1o", f"{mul2}x0e + {mul2}x1o", "2x0e + 2x1o + 2x1e", mode=mode)
+    instructions = [(p.i_in1, p.i_in2, p.i_out, mode, True) for p in every.paths]  # uvuv too
+    spec = TensorProductSpec.cgtp(every.irreps_in1, every.irreps_in2, every.irreps_out, instructions=instructions)
+    plan = dataclasses.replace(lower(spec, "folded"), per_sample_ops=None)
+    rng = np.random.default_rng(0)
+    x1, x2, w = inputs(spec, rng, batch=(3,), per_sample=True)
+    g = rng.normal(size=(3, spec.irreps_out.dim))
+    assert_close(run_plan(plan, ArrayOps(np), plan.consts, x1, x2, w, per_sample=True), reference(spec, x1, x2, w))
+    out, grads = run_plan_vjp(plan, VJPOps(np), plan.consts, x1, x2, w, True, g)
+    assert_close(out, reference(spec, x1, x2, w))
+    for got, expected in zip(grads, reference_grads(spec, x1, x2, w, g)):
+        assert_close(got, expected)
+
+
+def test_folded_mixes_weighted_and_unweighted_paths():
+    instructions = [(0, 0, 0, "uvu", True), (1, 1, 0, "uvu", False), (0, 1, 1, "uvu", True), (1, 0, 1, "uvu", False)]
+    spec = TensorProductSpec.cgtp("2x0e + 2x1o", "1x0e + 1x1o", "2x0e + 2x1o", instructions=instructions)
+    plan = lower(spec, "folded")
+    assert {"T", "T0"} <= {op.out for op in plan.ops} | set(plan.consts)
+    rng = np.random.default_rng(1)
+    x1, x2, w = inputs(spec, rng, batch=(5,))
+    assert_close(run_plan(plan, ArrayOps(np), plan.consts, x1, x2, w), reference(spec, x1, x2, w))
