@@ -223,7 +223,9 @@ def _sum_into_output(spec: TensorProductSpec, b: _Builder, pieces: list[str], ta
     flat = pieces[0] if len(pieces) == 1 else b.op("concat", "pieces", *pieces)
     index = np.concatenate([t.ravel() for t in targets]) if targets else np.zeros(0, dtype=np.int64)
     n = spec.irreps_out.dim
-    if len(index) == n and np.array_equal(np.sort(index), np.arange(n)):
+    if np.array_equal(index, np.arange(n)):  # already in output order
+        b.op("reshape", "out", flat, shape=(n,))
+    elif len(index) == n and np.array_equal(np.sort(index), np.arange(n)):
         b.op("take", "out", flat, b.const("out_index", np.argsort(index)))
     else:
         b.op("segment_sum", "out", flat, b.const("out_index", index), n=n)
