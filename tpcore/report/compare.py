@@ -10,6 +10,9 @@ and each ``L`` it times, in the same process and under the same load:
 - ``s2grid``, ``gtp``: the channel-wise workloads at the same ``L``, against tpcore's own cgtp
   ``fc`` (the "is the cheaper variant faster" question) and against the peer's ``fc``.
 
+tpcore and the peer take turns call by call, and each keeps its fastest call: on a shared machine
+the speed drifts over minutes, and taking turns exposes both to the same drift.
+
 It prints speedups (peer time / tpcore time, > 1 is faster), the fitted growth exponent of each
 row's time with ``L``, the fraction of the matmul peak measured in the same run (useful FLOPs:
 2 x nonzero CG entries x channel pairs for cgtp, the cheapest modelled strategy otherwise), and
@@ -71,7 +74,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", type=int, default=1000, help="samples per call (default 1000)")
     parser.add_argument("--backends", default="torch,jax", help="comma-separated, among torch,jax (default both)")
     parser.add_argument("--workloads", default=",".join(WORKLOADS), help=f"comma-separated among {','.join(WORKLOADS)}")
-    parser.add_argument("--repeat", type=int, default=7, help="timed calls per measurement, the fastest counts (default 7)")
+    parser.add_argument("--repeat", type=int, default=7,
+                        help="timed calls per measurement, taking turns with the peer; the fastest counts (default 7)")
     parser.add_argument("--out", default=None, help="also write the tables as markdown to this file")
 
 
@@ -102,32 +106,39 @@ def run(args: argparse.Namespace) -> int:
 def _measure(backends, workloads, Ls, batch, repeat):
     from tpcore.report.timing import matmul_peak_gflops, prepare
 
-    todo = [(b, w, impl, L) for b in backends for w in workloads for impl in _impls(b, w) for L in Ls]
+    todo = [(b, w, L) for b in backends for w in workloads for L in Ls]
     rows: dict[tuple, Row] = {}
-    for k, (b, w, impl, L) in enumerate(todo, start=1):
-        row = rows.setdefault((b, w, impl), Row(b, w, impl))
-        label = f"{b}/{w}/{impl or 'default'} L={L}"
-        print(f"[{k}/{len(todo)}] {label}", file=sys.stderr, flush=True)
-        try:
-            prepared = prepare(b, workload(w, L), impl, batch)
-        except NotImplementedError as exc:
-            print(f"    skipped: {exc}", file=sys.stderr)
-            continue
-        row.times[L, "fwd"] = _best_seconds(prepared.forward, repeat)
-        row.times[L, "fwd+bwd"] = _best_seconds(prepared.forward_backward, repeat)
+    for k, (b, w, L) in enumerate(todo, start=1):
+        print(f"[{k}/{len(todo)}] {b}/{w} L={L}: {' vs '.join(i or 'tpcore' for i in _impls(b, w))}",
+              file=sys.stderr, flush=True)
+        prepared = {}
+        for impl in _impls(b, w):
+            row = rows.setdefault((b, w, impl), Row(b, w, impl))
+            try:
+                prepared[impl] = prepare(b, workload(w, L), impl, batch)
+            except NotImplementedError as exc:
+                print(f"    {impl or 'tpcore'} skipped: {exc}", file=sys.stderr)
+        for phase, call in (("fwd", "forward"), ("fwd+bwd", "forward_backward")):
+            calls = {impl: getattr(p, call) for impl, p in prepared.items() if phase == "fwd" or p.vjp_fn is not None}
+            best = _interleaved_best(calls, repeat)
+            for impl, seconds in best.items():
+                rows[b, w, impl].times[L, phase] = seconds
         if b == "jax":
-            row.memory[L] = _jax_vjp_temp_bytes(prepared)
+            for impl, p in prepared.items():
+                rows[b, w, impl].memory[L] = _jax_vjp_temp_bytes(p)
     peaks = {b: matmul_peak_gflops(b) for b in backends}
     return list(rows.values()), peaks
 
 
-def _best_seconds(call, repeat: int) -> float:
-    """The fastest of ``repeat`` timed calls: on a shared machine, slower runs measure the neighbours."""
-    best = float("inf")
+def _interleaved_best(calls: dict, repeat: int) -> dict:
+    """The fastest of ``repeat`` timed calls of each, taking turns: a machine whose speed drifts
+    (shared cores) slows every implementation of a round alike, so the ratios stay fair."""
+    best = dict.fromkeys(calls, float("inf"))
     for _ in range(max(1, repeat)):
-        t0 = time.perf_counter()
-        call()
-        best = min(best, time.perf_counter() - t0)
+        for name, call in calls.items():
+            t0 = time.perf_counter()
+            call()
+            best[name] = min(best[name], time.perf_counter() - t0)
     return best
 
 
