@@ -63,6 +63,23 @@ def test_tiny_run_prints_speedups_against_the_peer(capsys):
     assert "exponent fwd" in out
 
 
+def test_cw_workload_has_the_gaunt_signature_and_paths():
+    L = 3
+    spec, gaunt = workload("cw", L), workload("s2grid", L)
+    assert (spec.irreps_in1, spec.irreps_in2, spec.irreps_out) == (gaunt.irreps_in1, gaunt.irreps_in2, gaunt.irreps_out)
+    even = {(l1, l2, l3) for l1 in range(L + 1) for l2 in range(L + 1) for l3 in range(abs(l1 - l2), min(l1 + l2, L) + 1)
+            if (l1 + l2 + l3) % 2 == 0}  # fmt: skip
+    assert {(p.ir_in1.l, p.ir_in2.l, p.ir_out.l) for p in spec.paths} == even
+    assert {p.mode for p in spec.paths} == {"uuu"}
+
+
+def test_channel_wise_variants_are_compared_with_the_channel_wise_cgtp(capsys):
+    code = main(["compare", "--lmin", "1", "--lmax", "2", "--backends", "torch", "--workloads", "cw,s2grid",
+                 "--repeat", "1", "--batch", "8"])
+    out = capsys.readouterr().out
+    assert code == 0 and "| torch | s2grid: tpcore cgtp cw / s2grid |" in out
+
+
 def test_bad_arguments_exit_2(capsys):
     assert main(["compare", "--backends", "numpy"]) == 2
     assert "unknown ['numpy']" in capsys.readouterr().err

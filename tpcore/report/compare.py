@@ -7,8 +7,11 @@ and each ``L`` it times, in the same process and under the same load:
   filtered to ``l <= L`` (mode ``uvuv``, no weights): tpcore's default cgtp vs the peer;
 - ``fc``: e3nn's ``FullyConnectedTensorProduct`` ``8x(0..L) x 1x(0..L) -> 8x(0..L)`` (the
   :func:`~tpcore.report.workloads.workload_spec` cgtp workload): tpcore's default cgtp vs the peer;
+- ``cw``: the channel-wise cgtp of the s2grid/gtp signals, ``8x(0..L) x 8x(0..L) -> 8x(0..L)`` in
+  mode ``uuu`` (tpcore only): the same inputs and outputs as the Gaunt products, and by parity
+  exactly their paths (``l1 + l2 + l3`` even), with one weight per path and channel;
 - ``s2grid``, ``gtp``: the channel-wise workloads at the same ``L``, against tpcore's own cgtp
-  ``fc`` (the "is the cheaper variant faster" question) and against the peer's ``fc``.
+  ``fc`` and ``cw`` (the "is the cheaper variant faster" question) and against the peer's ``fc``.
 
 tpcore and the peer take turns call by call, and each keeps its fastest call: on a shared machine
 the speed drifts over minutes, and taking turns exposes both to the same drift.
@@ -30,7 +33,7 @@ HELP = "time tpcore against e3nn and e3nn-jax in one run and print speedups, gro
 
 #: backend -> the peer implementation registered on it by plugins/tpcore-e3nn
 PEERS = {"torch": "e3nn", "jax": "e3nn_jax"}
-WORKLOADS = ("full", "fc", "s2grid", "gtp")
+WORKLOADS = ("full", "fc", "cw", "s2grid", "gtp")
 
 
 def full_spec(L: int):
@@ -46,10 +49,21 @@ def full_spec(L: int):
     return TensorProductSpec.cgtp(x, x, out, mode="uvuv", instructions=instructions)
 
 
+def channelwise_cgtp_spec(L: int):
+    """The cgtp with the Gaunt products' signature: ``8x(0..L)`` twice into ``8x(0..L)``, mode ``uuu``."""
+    from tpcore.irreps import s2_irreps
+    from tpcore.report.workloads import CHANNELS
+    from tpcore.spec import TensorProductSpec
+
+    signal = s2_irreps(L, mul=CHANNELS)
+    return TensorProductSpec.cgtp(signal, signal, signal, mode="uuu")
+
+
 def workload(name: str, L: int):
     from tpcore.report.workloads import workload_spec
 
-    return full_spec(L) if name == "full" else workload_spec("cgtp" if name == "fc" else name, L)
+    special = {"full": full_spec, "cw": channelwise_cgtp_spec}
+    return special[name](L) if name in special else workload_spec("cgtp" if name == "fc" else name, L)
 
 
 def useful_flops(spec) -> int:
@@ -169,11 +183,12 @@ def _tables(rows, peaks, Ls, batch) -> list[str]:
                 mine, theirs = index.get((b, w, None)), index.get((b, w, peer))
                 if mine and theirs:
                     lines.append([b, f"cgtp {w}: {peer} / tpcore"] + [_ratio(theirs, mine, L, phase) for L in Ls])
-            fc, peer_fc = index.get((b, "fc", None)), index.get((b, "fc", peer))
+            fc, cw, peer_fc = index.get((b, "fc", None)), index.get((b, "cw", None)), index.get((b, "fc", peer))
             for w in ("s2grid", "gtp"):
                 mine = index.get((b, w, None))
-                if mine and fc:
-                    lines.append([b, f"{w}: tpcore cgtp fc / {w}"] + [_ratio(fc, mine, L, phase) for L in Ls])
+                for name, cgtp in (("fc", fc), ("cw", cw)):
+                    if mine and cgtp:
+                        lines.append([b, f"{w}: tpcore cgtp {name} / {w}"] + [_ratio(cgtp, mine, L, phase) for L in Ls])
                 if mine and peer_fc:
                     lines.append([b, f"{w}: {peer} fc / {w}"] + [_ratio(peer_fc, mine, L, phase) for L in Ls])
         out.append(f"### {phase}\n\n" + _markdown(head, sorted(lines)))
@@ -219,4 +234,4 @@ def _markdown(head, lines) -> str:
     return "\n".join("| " + " | ".join(str(c) for c in r) + " |" for r in rows)
 
 
-__all__ = ["full_spec", "workload", "useful_flops", "configure", "run"]
+__all__ = ["full_spec", "channelwise_cgtp_spec", "workload", "useful_flops", "configure", "run"]
