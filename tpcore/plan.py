@@ -53,7 +53,7 @@ STRATEGIES: dict[str, tuple[str, ...]] = {
 #: ``auto`` folds the weights while the folded product costs at most this many times the FLOPs of
 #: ``block``: below that, ``block``'s dozens of small ops cost more than the folded two large ones
 #: (measured on CPU in torch and jax, forward and backward, for e3nn's fully connected and full
-#: tensor products at L = 1..4; ``docs/benchmarks.md``).
+#: tensor products at L = 1..3; ``docs/benchmarks.md``).
 FOLD_FLOPS_RATIO = 16
 
 _CG_EQUATIONS = {
@@ -407,7 +407,8 @@ def _lower_cgtp_folded(spec: TensorProductSpec, b: _Builder) -> None:
     ``T (dim1 dim2, dim_out)`` holds every path's CG entries times its weights at their places
     (a scatter of the weights, rebuilt on each call); paths without weights form a constant part.
     Two large contractions in all, whatever the number of paths: the cheapest choice when ``T`` is
-    small (low ``L``), where the per-op cost of the other strategies dominates.
+    small (low ``L``), where the many small per-sample contractions of the other strategies cost
+    more than the extra arithmetic.
     """
     d1, d2, n = spec.irreps_in1.dim, spec.irreps_in2.dim, spec.irreps_out.dim
     if not spec.paths:

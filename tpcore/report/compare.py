@@ -127,7 +127,7 @@ def _measure(backends, workloads, Ls, batch, repeat):
               file=sys.stderr, flush=True)
         prepared = {}
         for impl in _impls(b, w):
-            row = rows.setdefault((b, w, impl), Row(b, w, impl))
+            rows.setdefault((b, w, impl), Row(b, w, impl))
             try:
                 prepared[impl] = prepare(b, workload(w, L), impl, batch)
             except NotImplementedError as exc:
