@@ -47,15 +47,7 @@ def e3nn_instructions(spec: TensorProductSpec) -> list[tuple]:
 def e3nn_arguments(spec: TensorProductSpec) -> dict:
     """Keyword arguments of ``e3nn.o3.TensorProduct`` for ``spec`` (weights passed at call time)."""
     check_cgtp(spec, "e3nn")
-    return dict(
-        irreps_in1=str(spec.irreps_in1),
-        irreps_in2=str(spec.irreps_in2),
-        irreps_out=str(spec.irreps_out),
-        instructions=e3nn_instructions(spec),
-        irrep_normalization=spec.irrep_normalization,
-        path_normalization=spec.path_normalization,
-        internal_weights=False,
-    )
+    return dict(_layer_arguments(spec), internal_weights=False)
 
 
 def e3nn_jax_arguments(spec: TensorProductSpec) -> dict:
@@ -68,19 +60,23 @@ def e3nn_jax_arguments(spec: TensorProductSpec) -> dict:
     in the forward pass (as e3nn does) instead of in the weights' initial scale.
     """
     check_cgtp(spec, "e3nn-jax")
-    arguments = dict(
+    arguments = dict(_layer_arguments(spec), gradient_normalization="path")
+    if spec.path_normalization == "none":
+        arguments["path_normalization"] = "element"
+        arguments["out_var"] = [float(_fan_in(spec, i_out) or 1) for i_out in range(len(spec.irreps_out))]
+    return arguments
+
+
+def _layer_arguments(spec: TensorProductSpec) -> dict:
+    """The arguments e3nn's and e3nn-jax's layers share: irreps, instructions, normalizations."""
+    return dict(
         irreps_in1=str(spec.irreps_in1),
         irreps_in2=str(spec.irreps_in2),
         irreps_out=str(spec.irreps_out),
         instructions=e3nn_instructions(spec),
         irrep_normalization=spec.irrep_normalization,
         path_normalization=spec.path_normalization,
-        gradient_normalization="path",
     )
-    if spec.path_normalization == "none":
-        arguments["path_normalization"] = "element"
-        arguments["out_var"] = [float(_fan_in(spec, i_out) or 1) for i_out in range(len(spec.irreps_out))]
-    return arguments
 
 
 def _fan_in(spec: TensorProductSpec, i_out: int) -> int:
