@@ -18,7 +18,7 @@ This module imports torch; ``import tpcore`` never imports it.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -60,7 +60,15 @@ class TensorProduct(torch.nn.Module):
     multiplicity 1, e.g. spherical harmonics, is repeated over the channels), weighted when any
     instruction has weights. ``backend``/``impl``/``device``/``dtype`` go to :func:`tpcore.build`;
     ``dtype=None`` is torch's default dtype, like e3nn.
+
+    The module deep-copies, pickles and ``torch.save``s whole, is scripted by ``torch.jit.script``
+    (and by e3nn's ``e3nn.util.jit.compile``: it carries e3nn's ``script`` compile mode) and
+    compiles with ``torch.compile(fullgraph=True)``.
     """
+
+    #: e3nn's compile-mode mark (``e3nn.util.jit.compile_mode("script")``), read by e3nn's compile
+    __e3nn_compile_mode__ = "script"
+    __jit_unused_properties__: List[str] = []
 
     def __init__(
         self,
@@ -75,6 +83,11 @@ class TensorProduct(torch.nn.Module):
         path_normalization: str | None = None,
         internal_weights: bool | None = None,
         shared_weights: bool | None = None,
+        compile_left_right: bool = True,
+        compile_right: bool = False,
+        normalization=None,
+        _specialized_code: bool | None = None,
+        _optimize_einsums: bool | None = None,
         *,
         variant: str = "cgtp",
         backend: str = "torch",
@@ -83,6 +96,13 @@ class TensorProduct(torch.nn.Module):
         device=None,
     ):
         super().__init__()
+        # compile_left_right / compile_right / _specialized_code / _optimize_einsums steer e3nn's
+        # code generation; tpcore always generates one program per weight kind, so they are accepted
+        # and have no effect. ``normalization`` is e3nn's old name of irrep_normalization.
+        if normalization is not None:
+            if irrep_normalization is not None and irrep_normalization != normalization:
+                raise ValueError(f"normalization={normalization!r} and irrep_normalization={irrep_normalization!r} disagree")
+            irrep_normalization = normalization
         check_choice("variant", variant, VARIANTS)
         self.irreps_in1 = _irreps(irreps_in1, "irreps_in1")
         self.irreps_in2 = _irreps(irreps_in2, "irreps_in2")
@@ -116,28 +136,26 @@ class TensorProduct(torch.nn.Module):
         import tpcore.registry
 
         built = tpcore.registry.build(self.spec, backend=backend, impl=impl, device=device, dtype=str(dtype).removeprefix("torch."))
-        # Held outside ``_modules`` so that the state_dict is exactly e3nn's; ``_apply`` moves it.
-        self.__dict__["_tp"] = built
-        self.__dict__["_tiles"] = (
-            self.spec.irreps_in1.dim // self.irreps_in1.dim,
-            self.spec.irreps_in2.dim // self.irreps_in2.dim,
-        )
-
+        # The adapter always passes the weights (its own Parameter or the caller's), so the built
+        # module's own weight Parameter goes: the state_dict is then exactly e3nn's.
+        for name, _ in list(built.named_parameters(recurse=False)):
+            delattr(built, name)
+            built.register_parameter(name, None)
+        self._tp = built
+        self.weight_numel = self.spec.weight_numel
+        self._dim_in1 = self.irreps_in1.dim
         kw = {"dtype": dtype, "device": device}
+        # e3nn layers feed multiplicity-1 inputs (spherical harmonics) to channel-wise variants,
+        # whose spec needs every channel: an index that repeats them, applied only when needed
+        self._tiled = (self.spec.irreps_in1.dim != self.irreps_in1.dim, self.spec.irreps_in2.dim != self.irreps_in2.dim)
+        self.register_buffer("_tile_index1", _tile_index(self.irreps_in1, self.spec.irreps_in1, device), persistent=False)
+        self.register_buffer("_tile_index2", _tile_index(self.irreps_in2, self.spec.irreps_in2, device), persistent=False)
+
         if internal_weights and self.weight_numel > 0:
             self.weight = torch.nn.Parameter(torch.randn(self.weight_numel, **kw))
         else:
             self.register_buffer("weight", torch.empty(0, **kw))
         self.register_buffer("output_mask", _output_mask(self.spec, self.irreps_out, **kw))
-
-    @property
-    def weight_numel(self) -> int:
-        return self.spec.weight_numel
-
-    def _apply(self, fn, recurse=True):
-        super()._apply(fn, recurse)
-        self._tp._apply(fn)
-        return self
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
         # e3nn's state_dict also holds the Wigner 3j constants of its generated code; tpcore
@@ -146,30 +164,59 @@ class TensorProduct(torch.nn.Module):
         codegen = tuple(prefix + name + "." for name in _E3NN_CODEGEN_MODULES)
         unexpected_keys[:] = [key for key in unexpected_keys if not key.startswith(codegen)]
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
-        weight = self._weights(weight)
-        x, y = _repeat_channels(x, self.irreps_in1, self._tiles[0]), _repeat_channels(y, self.irreps_in2, self._tiles[1])
-        return self._tp(x, y, weight)
+    def forward(self, x: torch.Tensor, y: torch.Tensor, weight: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """e3nn's call: ``x (..., irreps_in1.dim)``, ``y (..., irreps_in2.dim)`` -> ``(..., irreps_out.dim)``."""
+        w = self._weights(weight)
+        if self._tiled[0]:
+            x = torch.index_select(x, -1, self._tile_index1)
+        if self._tiled[1]:
+            y = torch.index_select(y, -1, self._tile_index2)
+        return self._tp(x, y, w)
 
-    def _weights(self, weight: torch.Tensor | None) -> torch.Tensor | None:
+    def right(self, y: torch.Tensor, weight: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """e3nn's ``right``: the operator ``(..., irreps_in1.dim, irreps_out.dim)`` that ``x`` multiplies.
+
+        ``tp(x, y, w) == torch.einsum("...i,...ij->...j", x, tp.right(y, w))``.
+        """
+        w = self._weights(weight)
+        eye = torch.eye(self._dim_in1, dtype=y.dtype, device=y.device)
+        if self._tiled[0]:
+            eye = torch.index_select(eye, -1, self._tile_index1)
+        if self._tiled[1]:
+            y = torch.index_select(y, -1, self._tile_index2)
+        if w is not None and w.dim() > 1:
+            w = w.unsqueeze(-2)
+        return self._tp(eye, y.unsqueeze(-2), w)
+
+    def _weights(self, weight: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+        """The weights of a call: ``weight`` checked against e3nn's rules, or the internal Parameter."""
         if self.weight_numel == 0:
             return None
         if weight is None:
             if not self.internal_weights:
-                raise ValueError(
-                    f"weight is required: this TensorProduct has internal_weights=False; pass a tensor of shape "
-                    f"{'(' + str(self.weight_numel) + ',)' if self.shared_weights else '(..., ' + str(self.weight_numel) + ')'}"
-                )
+                shape = f"({self.weight_numel},)" if self.shared_weights else f"(..., {self.weight_numel})"
+                raise RuntimeError(f"weight is required: this TensorProduct has internal_weights=False; pass a tensor of shape {shape}")
             return self.weight
-        if self.shared_weights and tuple(weight.shape) != (self.weight_numel,):
-            raise ValueError(f"weight has shape {tuple(weight.shape)}, but shared_weights=True expects ({self.weight_numel},)")
-        if not self.shared_weights and (weight.ndim < 2 or weight.shape[-1] != self.weight_numel):
+        if not torch.jit.is_scripting() and not isinstance(weight, torch.Tensor):
+            weight = self._weights_from_python(weight)
+        if self.shared_weights and (weight.dim() != 1 or weight.size(0) != self.weight_numel):
+            raise ValueError(f"weight has shape {list(weight.shape)}, but shared_weights=True expects ({self.weight_numel},)")
+        if not self.shared_weights and (weight.dim() < 2 or weight.size(-1) != self.weight_numel):
             raise ValueError(
-                f"weight has shape {tuple(weight.shape)}, but shared_weights=False expects (..., {self.weight_numel}) "
+                f"weight has shape {list(weight.shape)}, but shared_weights=False expects (..., {self.weight_numel}) "
                 "with at least one batch dimension"
             )
         return weight
 
+    @torch.jit.unused
+    def _weights_from_python(self, weight) -> torch.Tensor:
+        """Weights given as a list or tuple (e3nn accepts them): a tensor in the module's dtype."""
+        try:
+            return torch.as_tensor(weight, dtype=self.output_mask.dtype, device=self.output_mask.device)
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise TypeError(f"weight must be a torch.Tensor (or a list of numbers); got {type(weight).__name__}: {exc}") from None
+
+    @torch.jit.unused
     def weight_view_for_instruction(self, instruction: int, weight: torch.Tensor | None = None) -> torch.Tensor:
         """The weights of one cgtp instruction, shaped ``(..., *path_shape)`` (e3nn's method)."""
         path = self.spec.paths[instruction]
@@ -178,10 +225,21 @@ class TensorProduct(torch.nn.Module):
         weight = self._weights(weight)
         return weight[..., path.weight_slice].reshape(weight.shape[:-1] + path.weight_shape)
 
+    @torch.jit.unused
+    def weight_views(self, weight: torch.Tensor | None = None, yield_instruction: bool = False) -> Iterator:
+        """Each weighted instruction's weights, shaped ``(..., *path_shape)`` (e3nn's method).
+
+        With ``yield_instruction=True`` yields ``(index, instruction, view)``.
+        """
+        for k, ins in enumerate(self.instructions):
+            if ins.has_weight:
+                view = self.weight_view_for_instruction(k, weight)
+                yield (k, ins, view) if yield_instruction else view
+
     def extra_repr(self) -> str:
         return (
             f"{self.irreps_in1} x {self.irreps_in2} -> {self.irreps_out} | variant={self.variant} | "
-            f"{len(self.instructions)} paths | {self.weight_numel} weights | impl={self._tp!r}"
+            f"{len(self.instructions)} paths | {self.weight_numel} weights | impl={self._tp.__class__.__module__}"
         )
 
 
@@ -271,12 +329,14 @@ def _cgtp_spec(irreps_in1, irreps_in2, irreps_out, instructions, irrep_normaliza
     )  # fmt: skip
 
 
-def _repeat_channels(x: torch.Tensor, irreps: Irreps, tiles: int) -> torch.Tensor:
-    """``x`` laid out for ``tiles x irreps`` blocks: each multiplicity-1 block repeated ``tiles`` times."""
-    if tiles == 1:
-        return x
-    blocks = [x[..., s].repeat((1,) * (x.ndim - 1) + (tiles,)) for s in irreps.slices()]
-    return torch.cat(blocks, dim=-1)
+def _tile_index(irreps: Irreps, widened: Irreps, device) -> torch.Tensor:
+    """Positions in ``irreps`` that lay it out as ``widened`` (each multiplicity-1 block repeated)."""
+    if widened.dim == irreps.dim:
+        return torch.arange(irreps.dim, device=device)
+    parts = []
+    for (mul, ir), s, (wide, _) in zip(irreps, irreps.slices(), widened):
+        parts.append(torch.arange(s.start, s.stop, device=device).repeat(wide // mul))
+    return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.long, device=device)
 
 
 def _output_mask(spec, irreps_out, dtype, device) -> torch.Tensor:

@@ -1,10 +1,10 @@
-"""The PyTorch backend of tpcore: plans executed as a ``torch.nn.Module`` (autograd, torch.compile, DDP).
+"""The PyTorch backend of tpcore: plans compiled once into a ``torch.nn.Module`` (autograd,
+torch.compile, TorchScript, pickling, DDP).
 
-Importing this package does not import torch; :class:`TensorProduct` and :class:`TorchOps` are
-loaded on first access.
+Importing this package does not import torch; :class:`TensorProduct` is loaded on first access.
 """
 
-_LAZY = {"TensorProduct": "tpcore_torch.module", "TorchOps": "tpcore_torch.ops"}
+_LAZY = {"TensorProduct": "tpcore_torch.module"}
 
 
 def __getattr__(name):

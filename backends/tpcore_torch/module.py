@@ -1,25 +1,31 @@
-"""``TensorProduct``: a tpcore plan as a ``torch.nn.Module``.
+"""``TensorProduct``: a tpcore plan compiled once into a ``torch.nn.Module``.
 
-The plan's float64 coefficients become non-persistent buffers in the module's dtype and device, so
-they follow ``.to()``/``.double()``/``.cuda()`` without entering the ``state_dict``; complex
-coefficients are stored as their real view (``torch.view_as_real``) because ``Module.to(dtype)``
-would otherwise cast them to a real dtype and drop the imaginary part. The weights, if any, are one
-Parameter ``weight`` of shape ``(weight_numel,)`` in e3nn's flat layout, so a state_dict saved from
-e3nn's ``FullyConnectedTensorProduct`` (or ``TensorProduct``) with the same irreps loads into it.
+The plan's op list becomes generated code at construction (:mod:`.codegen`): one ``torch.fx``
+program for shared weights and one for per-sample weights, sharing the coefficient buffers. The
+buffers are non-persistent and follow ``.to()``/``.double()``/``.cuda()`` without entering the
+``state_dict``; a dtype change recomputes them from the plan's float64 arrays instead of casting.
+The weights, if any, are one Parameter ``weight`` of shape ``(weight_numel,)`` in e3nn's flat
+layout, so a state_dict saved from e3nn's ``FullyConnectedTensorProduct`` (or ``TensorProduct``)
+with the same irreps loads into it.
+
+The module holds no module object, closure or framework handle: it deep-copies, pickles and
+``torch.save``s as a whole; ``forward`` is scriptable by ``torch.jit.script`` and traceable by
+``torch.compile(fullgraph=True)`` with internal, shared or per-sample weights.
 """
 
 from __future__ import annotations
 
+from typing import List, Optional
+
+import numpy as np
 import torch
 
-from tpcore.execute import run_plan
 from tpcore.plan import lower
 from tpcore.spec import TensorProductSpec
 from tpcore.validation import check_call
 
-from .ops import TorchOps, torch_dtype
-
-_CONST_PREFIX = "const_"
+from .codegen import buffer_name, compile_plan, keep_constants_out_of_state_dict
+from .dtypes import COMPLEX, torch_dtype
 
 
 def torch_device(device) -> torch.device:
@@ -42,6 +48,16 @@ def torch_device(device) -> torch.device:
     return dev
 
 
+def constant_tensor(value: np.ndarray, dtype: torch.dtype, device) -> torch.Tensor:
+    """A plan constant as the buffer the program reads: ints as long, complex as its real view."""
+    value = np.array(value)  # a writable copy: torch warns on read-only numpy buffers
+    if value.dtype.kind in "iu":
+        return torch.as_tensor(value, dtype=torch.long, device=device)
+    if value.dtype.kind == "c":
+        return torch.view_as_real(torch.as_tensor(value, dtype=COMPLEX[dtype], device=device)).clone()
+    return torch.as_tensor(value, dtype=dtype, device=device)
+
+
 class TensorProduct(torch.nn.Module):
     """``tp(x1, x2, weights=None)`` for a :class:`~tpcore.spec.TensorProductSpec`.
 
@@ -51,30 +67,28 @@ class TensorProduct(torch.nn.Module):
     ``(*batch, irreps_out.dim)`` in the module's dtype and device.
     """
 
+    # Python-side descriptions TorchScript must not compile.
+    __jit_unused_properties__ = ["strategy", "plan", "dtype", "device"]
+
     def __init__(self, spec: TensorProductSpec, *, strategy: str | None = None, device=None, dtype="float32"):
         super().__init__()
+        plan = lower(spec, strategy)
         self.spec = spec
-        self.plan = lower(spec, strategy)
-        self._ops = TorchOps()
+        self._strategy = plan.strategy
+        self.weight_numel = spec.weight_numel
+        self.dim_in1, self.dim_in2, self.dim_out = spec.irreps_in1.dim, spec.irreps_in2.dim, spec.irreps_out.dim
         dtype, device = torch_dtype(dtype), torch_device(device)
-        # An empty buffer that carries the module's dtype and device through .to(); every plan has
-        # coefficients, but this keeps the answer independent of which ones.
+        # An empty buffer that carries the module's dtype and device through .to().
         self.register_buffer("_anchor", torch.zeros(0, dtype=dtype, device=device), persistent=False)
-        self._set_consts(dtype, device)
+        constants = torch.nn.Module()
+        for name, value in plan.consts.items():
+            constants.register_buffer(buffer_name(name), constant_tensor(value, dtype, device), persistent=False)
+        self.program_shared = compile_plan(plan, False, constants)
+        self.program_per_sample = compile_plan(plan, True, constants) if spec.weight_numel else self.program_shared
         if spec.weight_numel > 0:
             self.weight = torch.nn.Parameter(torch.randn(spec.weight_numel, dtype=dtype, device=device))
         else:
             self.register_parameter("weight", None)
-
-    def _set_consts(self, dtype: torch.dtype, device: torch.device) -> None:
-        """(Re)create the coefficient buffers from the plan's float64 arrays."""
-        self._complex_consts = []
-        for name, value in self.plan.consts.items():
-            tensor = self._ops.asarray(value, dtype, device)
-            if tensor.is_complex():
-                tensor = torch.view_as_real(tensor).clone()
-                self._complex_consts.append(name)
-            self.register_buffer(_CONST_PREFIX + name, tensor, persistent=False)
 
     def _apply(self, fn, recurse=True):
         # Module.to/.double()/.float()/.cuda() all come here. A dtype change recomputes the
@@ -86,16 +100,31 @@ class TensorProduct(torch.nn.Module):
             torch_dtype(target)  # only float32/float64; raise before any state changes
         super()._apply(fn, recurse)
         if self._anchor.dtype != before:
-            self._set_consts(self._anchor.dtype, self._anchor.device)
+            self._set_constants(self._anchor.dtype, self._anchor.device)
         return self
 
+    def __setstate__(self, state):
+        # pickle, torch.load and deepcopy come here with the programs re-made from their code
+        super().__setstate__(state)
+        keep_constants_out_of_state_dict(self.program_shared)
+        keep_constants_out_of_state_dict(self.program_per_sample)
+
+    def _set_constants(self, dtype: torch.dtype, device: torch.device) -> None:
+        """Recompute every coefficient buffer of both programs from the plan's float64 arrays."""
+        for name, value in self.plan.consts.items():
+            tensor = constant_tensor(value, dtype, device)
+            for program in {id(p): p for p in (self.program_shared, self.program_per_sample)}.values():
+                if buffer_name(name) in program._buffers:
+                    program.register_buffer(buffer_name(name), tensor, persistent=False)
+
     @property
-    def weight_numel(self) -> int:
-        return self.spec.weight_numel
+    def plan(self):
+        """The lowered plan the programs were generated from (cached by spec and strategy)."""
+        return lower(self.spec, self._strategy)
 
     @property
     def strategy(self) -> str:
-        return self.plan.strategy
+        return self._strategy
 
     @property
     def dtype(self) -> torch.dtype:
@@ -112,28 +141,53 @@ class TensorProduct(torch.nn.Module):
             f"dtype={str(self.dtype).removeprefix('torch.')}, device={self.device}"
         )
 
-    def _consts(self) -> dict:
-        consts = {name: getattr(self, _CONST_PREFIX + name) for name in self.plan.consts}
-        for name in self._complex_consts:
-            consts[name] = torch.view_as_complex(consts[name])
-        return consts
+    def forward(self, x1: torch.Tensor, x2: torch.Tensor, weights: Optional[torch.Tensor] = None) -> torch.Tensor:
+        if weights is None:
+            weights = self.weight
+        if torch.jit.is_scripting() or torch.jit.is_tracing():
+            self._check_static(x1, x2, weights)
+        else:
+            self._check_eager(x1, x2, weights)
+        per_sample = weights is not None and weights.dim() > 1
+        if weights is not None and per_sample:
+            batch = _batch_shape([x1, x2, weights])
+            Z = _numel(batch)
+            w = weights.expand(batch + [self.weight_numel]).reshape(Z, self.weight_numel)
+        else:
+            batch = _batch_shape([x1, x2])
+            Z = _numel(batch)
+            w = weights if weights is not None else self._anchor
+        if Z == 0 or self.dim_out == 0:
+            # nothing to compute (and MKL's FFTs reject empty batches); zeros still connected to
+            # every input, so gradients are zeros rather than missing
+            return x1.new_zeros(batch + [self.dim_out]) + 0 * (x1.sum() + x2.sum() + w.sum())
+        x1 = x1.expand(batch + [self.dim_in1]).reshape(Z, self.dim_in1)
+        x2 = x2.expand(batch + [self.dim_in2]).reshape(Z, self.dim_in2)
+        if per_sample:
+            out = self.program_per_sample(x1, x2, w)
+        else:
+            out = self.program_shared(x1, x2, w)
+        return out.reshape(batch + [self.dim_out])
 
-    def _check_devices(self, tensors: dict) -> None:
+    @torch.jit.unused
+    def _check_eager(self, x1, x2, weights) -> None:
+        """The full check of a call (shapes, broadcasting, dtypes, devices), with errors naming each."""
+        given = {"x1": x1, "x2": x2} | ({} if weights is None else {"weights": weights})
+        for name, value in given.items():
+            if not isinstance(value, torch.Tensor):
+                raise TypeError(
+                    f"{name} is a {type(value).__module__}.{type(value).__qualname__}, but this tensor product is a "
+                    f"torch module; pass a torch.Tensor (convert with torch.as_tensor({name}, dtype={self.dtype}))"
+                )
         module_device = self.device
-        for name, tensor in tensors.items():
+        for name, tensor in given.items():
             if tensor.device != module_device:
-                others = ", ".join(f"{n} on {t.device}" for n, t in tensors.items() if n != name)
+                others = ", ".join(f"{n} on {t.device}" for n, t in given.items() if n != name)
                 raise RuntimeError(
                     f"{name} is on device {tensor.device}, but this tensor product's coefficients are on "
                     f"{module_device} ({others}); move the inputs or the module with .to()"
                 )
-
-    def forward(self, x1: torch.Tensor, x2: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
-        if weights is None:
-            weights = self.weight
-        given = {"x1": x1, "x2": x2} | ({} if weights is None else {"weights": weights})
-        self._check_devices(given)
-        call = check_call(
+        check_call(
             self.spec,
             x1_shape=tuple(x1.shape),
             x2_shape=tuple(x2.shape),
@@ -141,14 +195,43 @@ class TensorProduct(torch.nn.Module):
             dtypes={name: str(t.dtype).removeprefix("torch.") for name, t in given.items()},
             expected_dtype=str(self.dtype).removeprefix("torch."),
         )
-        batch, Z = call.batch_shape, call.batch_size
-        d1, d2 = x1.shape[-1], x2.shape[-1]
-        x1 = x1.broadcast_to(batch + (d1,)).reshape(Z, d1)
-        x2 = x2.broadcast_to(batch + (d2,)).reshape(Z, d2)
-        if call.per_sample_weights:
-            weights = weights.broadcast_to(batch + (weights.shape[-1],)).reshape(Z, weights.shape[-1])
-        out = run_plan(self.plan, self._ops, self._consts(), x1, x2, weights, call.per_sample_weights)
-        return out.reshape(batch + (self.spec.irreps_out.dim,))
+
+    def _check_static(self, x1: torch.Tensor, x2: torch.Tensor, weights: Optional[torch.Tensor]) -> None:
+        """The shape checks TorchScript and tracing can run (sizes only, never tensor values)."""
+        if x1.dim() == 0 or x1.size(-1) != self.dim_in1:
+            raise ValueError(f"x1 has shape {list(x1.shape)}, but irreps_in1 has dimension {self.dim_in1}")
+        if x2.dim() == 0 or x2.size(-1) != self.dim_in2:
+            raise ValueError(f"x2 has shape {list(x2.shape)}, but irreps_in2 has dimension {self.dim_in2}")
+        if self.weight_numel > 0:
+            if weights is None:
+                raise ValueError(f"weights are required: weight_numel={self.weight_numel}")
+            if weights.dim() == 0 or weights.size(-1) != self.weight_numel:
+                raise ValueError(f"weights have shape {list(weights.shape)}, but weight_numel is {self.weight_numel}")
+
+
+def _batch_shape(tensors: List[torch.Tensor]) -> List[int]:
+    """The broadcast of the tensors' shapes without their last axis."""
+    ndim = 0
+    for t in tensors:
+        ndim = max(ndim, t.dim() - 1)
+    out = [1] * ndim
+    for t in tensors:
+        shape = t.shape[:-1]
+        offset = ndim - len(shape)
+        for axis in range(len(shape)):
+            size = shape[axis]
+            if size != 1:
+                if out[offset + axis] != 1 and out[offset + axis] != size:
+                    raise ValueError(f"batch shapes do not broadcast: {[list(u.shape) for u in tensors]}")
+                out[offset + axis] = size
+    return out
+
+
+def _numel(shape: List[int]) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
 
 
 def build(spec: TensorProductSpec, *, device=None, dtype="float32", strategy: str | None = None) -> TensorProduct:

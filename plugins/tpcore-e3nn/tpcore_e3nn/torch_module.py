@@ -18,7 +18,7 @@ from e3nn import o3
 from tpcore.spec import TensorProductSpec
 from tpcore.validation import check_call
 from tpcore_torch.module import torch_device
-from tpcore_torch.ops import torch_dtype
+from tpcore_torch.dtypes import torch_dtype
 
 from .instructions import e3nn_arguments
 
