@@ -281,6 +281,44 @@ class FullTensorProduct(TensorProduct):
         super().__init__(irreps_in1, irreps_in2, sorted_out.irreps, instructions, irrep_normalization=irrep_normalization, **kwargs)
 
 
+def from_e3nn(module: torch.nn.Module, *, backend: str = "torch", impl: str | None = None) -> TensorProduct:
+    """The tpcore module computing exactly what an e3nn ``o3.TensorProduct`` computes, weights included.
+
+    Works for ``o3.TensorProduct`` and its subclasses with e3nn's two-input call
+    (``FullyConnectedTensorProduct``, ``FullTensorProduct``, ``ElementwiseTensorProduct``), from
+    e3nn 0.4.4 on. e3nn stores each instruction's final normalization factor (its
+    ``irrep_normalization``, ``path_normalization``, variances and ``path_weight`` combined) as
+    ``Instruction.path_weight``; the tpcore spec takes that factor as it is (no normalization of its
+    own), so nothing is normalized twice and the result does not depend on settings e3nn does not
+    keep. The result is a :class:`TensorProduct` (the base class) with e3nn's ``shared_weights``,
+    ``internal_weights``, dtype, device and a copy of the weights.
+    """
+    if not isinstance(module, torch.nn.Module) or not hasattr(module, "instructions") or not hasattr(module, "irreps_in1"):
+        raise TypeError(f"from_e3nn needs an e3nn o3.TensorProduct; got {type(module).__module__}.{type(module).__qualname__}")
+    names = [cls.__name__ for cls in type(module).__mro__]
+    if "TensorSquare" in names:
+        raise ValueError("from_e3nn: e3nn's TensorSquare is called with one input (tp(x)); tpcore has no TensorSquare module yet")
+    instructions = []
+    for k, ins in enumerate(module.instructions):
+        factor = float(ins.path_weight)
+        if not factor >= 0.0:
+            raise ValueError(f"from_e3nn: instructions[{k}] has normalization factor {factor}; expected a finite factor >= 0")
+        instructions.append((ins.i_in1, ins.i_in2, ins.i_out, ins.connection_mode, bool(ins.has_weight), factor**2))
+    reference = module.weight if module.weight.numel() else module.output_mask
+    converted = TensorProduct(
+        str(module.irreps_in1), str(module.irreps_in2), str(module.irreps_out), instructions,
+        irrep_normalization="none", path_normalization="none",
+        internal_weights=bool(module.internal_weights), shared_weights=bool(module.shared_weights),
+        backend=backend, impl=impl, dtype=reference.dtype, device=reference.device,
+    )  # fmt: skip
+    if converted.weight_numel != module.weight_numel:
+        raise ValueError(f"from_e3nn: e3nn's module has {module.weight_numel} weights, the converted one {converted.weight_numel}")
+    if isinstance(converted.weight, torch.nn.Parameter):
+        with torch.no_grad():
+            converted.weight.copy_(module.weight)
+    return converted
+
+
 # -- helpers -------------------------------------------------------------------------------------
 
 
@@ -346,4 +384,4 @@ def _output_mask(spec, irreps_out, dtype, device) -> torch.Tensor:
     return torch.cat(parts) if parts else torch.ones(0, dtype=dtype, device=device)
 
 
-__all__ = ["TensorProduct", "FullyConnectedTensorProduct", "FullTensorProduct", "Instruction"]
+__all__ = ["TensorProduct", "FullyConnectedTensorProduct", "FullTensorProduct", "Instruction", "from_e3nn"]
