@@ -273,3 +273,34 @@ def test_weights_as_a_python_list(float64):
     theirs = o3.TensorProduct(*irreps, [(0, 0, 0, "uvw", True)], internal_weights=False)
     x, y = torch.randn(2, 1), torch.randn(2, 1)
     assert_close(ours(x, y, [0.5]), theirs(x, y, torch.tensor([0.5])))
+
+
+@pytest.mark.parametrize("irreps, filter_ir_out", [(("2x0e + 3x1o", "1x0e + 4x1e"), None), (("1x1o + 2x2e", "3x1o"), ["0e", "2e"])])
+def test_elementwise_tensor_product_matches_e3nn(float64, irreps, filter_ir_out):
+    ours = tt.ElementwiseTensorProduct(*irreps, filter_ir_out=filter_ir_out)
+    theirs = o3.ElementwiseTensorProduct(*irreps, filter_ir_out=filter_ir_out)
+    assert str(ours.irreps_out) == str(theirs.irreps_out)
+    x, y = torch.randn(4, theirs.irreps_in1.dim), torch.randn(4, theirs.irreps_in2.dim)
+    assert_close(ours(x, y), theirs(x, y))
+
+
+def test_irreps_are_e3nns_when_e3nn_is_in_use_and_e3nn_blocks_are_read(float64):
+    tp = tt.TensorProduct([(2, o3.Irrep("0e")), (1, o3.Irrep("1o"))], o3.Irreps("0e + 1o"), "2x0e + 1x1o", [(0, 0, 0, "uvu", True)])
+    assert isinstance(tp.irreps_in1, o3.Irreps) and isinstance(tp.irreps_out, o3.Irreps)
+    assert tp.irreps_in1 == o3.Irreps("2x0e + 1x1o")
+    assert tp.irreps_in1.randn(3, -1).shape == (3, 5)
+
+
+def test_e3nn_norm_built_on_the_adapter_traces(float64, monkeypatch):
+    """e3nn's o3.Norm on tpcore's TensorProduct, eager and under torch.jit.trace (a bool of a traced
+    tensor once broke the trace)."""
+    import e3nn.o3._norm as norm_module
+
+    monkeypatch.setattr(norm_module, "TensorProduct", tt.TensorProduct)
+    norm = o3.Norm("2x0e + 3x1o")
+    x = torch.randn(4, 11)
+    expected = torch.cat([x[:, :2].abs(), x[:, 2:].reshape(4, 3, 3).norm(dim=-1)], dim=1)
+    assert_close(norm(x), expected)
+    traced = torch.jit.trace(norm, (x,))
+    x2 = torch.randn(6, 11)
+    assert_close(traced(x2), torch.cat([x2[:, :2].abs(), x2[:, 2:].reshape(6, 3, 3).norm(dim=-1)], dim=1))

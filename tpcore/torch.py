@@ -18,6 +18,7 @@ This module imports torch; ``import tpcore`` never imports it.
 
 from __future__ import annotations
 
+import sys
 from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
@@ -156,6 +157,11 @@ class TensorProduct(torch.nn.Module):
         else:
             self.register_buffer("weight", torch.empty(0, **kw))
         self.register_buffer("output_mask", _output_mask(self.spec, self.irreps_out, **kw))
+        # e3nn users read these as e3nn's Irreps (``.randn``, isinstance checks): when e3nn is
+        # already imported, that is what they get; tpcore never imports e3nn itself.
+        self.irreps_in1, self.irreps_in2, self.irreps_out = (
+            _public_irreps(irreps) for irreps in (self.irreps_in1, self.irreps_in2, self.irreps_out)
+        )
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
         # e3nn's state_dict also holds the Wigner 3j constants of its generated code; tpcore
@@ -281,6 +287,39 @@ class FullTensorProduct(TensorProduct):
         super().__init__(irreps_in1, irreps_in2, sorted_out.irreps, instructions, irrep_normalization=irrep_normalization, **kwargs)
 
 
+class ElementwiseTensorProduct(TensorProduct):
+    """e3nn's ``o3.ElementwiseTensorProduct``: the i-th irrep of ``x`` times the i-th irrep of ``y``.
+
+    Both inputs are simplified and their blocks split until the multiplicities pair up (as e3nn
+    does); every product irrep allowed by ``filter_ir_out`` is a ``uuu`` path without weights.
+    """
+
+    def __init__(self, irreps_in1, irreps_in2, filter_ir_out=None, irrep_normalization=None, **kwargs):
+        blocks1 = [(mul, ir) for mul, ir in _irreps(irreps_in1, "irreps_in1").simplify()]
+        blocks2 = [(mul, ir) for mul, ir in _irreps(irreps_in2, "irreps_in2").simplify()]
+        n1, n2 = sum(m for m, _ in blocks1), sum(m for m, _ in blocks2)
+        if n1 != n2:
+            raise ValueError(f"irreps_in1 has {n1} irreps and irreps_in2 {n2}; an elementwise product pairs them one to one")
+        keep = None if filter_ir_out is None else {Irrep(str(ir)) for ir in filter_ir_out}
+        i = 0
+        while i < len(blocks1):
+            (m1, ir1), (m2, ir2) = blocks1[i], blocks2[i]
+            if m1 < m2:
+                blocks2[i:i + 1] = [(m1, ir2), (m2 - m1, ir2)]
+            elif m2 < m1:
+                blocks1[i:i + 1] = [(m2, ir1), (m1 - m2, ir1)]
+            i += 1
+        out, instructions = [], []
+        for i, ((mul, ir1), (_, ir2)) in enumerate(zip(blocks1, blocks2)):
+            for ir in ir1 * ir2:
+                if keep is None or ir in keep:
+                    instructions.append((i, i, len(out), "uuu", False))
+                    out.append(MulIr(mul, ir))
+        irreps1 = Irreps([MulIr(m, ir) for m, ir in blocks1])
+        irreps2 = Irreps([MulIr(m, ir) for m, ir in blocks2])
+        super().__init__(irreps1, irreps2, Irreps(out), instructions, irrep_normalization=irrep_normalization, **kwargs)
+
+
 def from_e3nn(module: torch.nn.Module, *, backend: str = "torch", impl: str | None = None) -> TensorProduct:
     """The tpcore module computing exactly what an e3nn ``o3.TensorProduct`` computes, weights included.
 
@@ -323,10 +362,32 @@ def from_e3nn(module: torch.nn.Module, *, backend: str = "torch", impl: str | No
 
 
 def _irreps(value, name: str) -> Irreps:
-    """tpcore ``Irreps`` from a string, blocks, or an e3nn/e3nn-jax ``Irreps`` (read through its string)."""
-    if type(value).__module__.startswith(("e3nn.", "e3nn_jax.")):
-        value = str(value)
+    """tpcore ``Irreps`` from a string, blocks, or e3nn/e3nn-jax objects (read through their strings).
+
+    e3nn's own layers pass lists of ``(mul, o3.Irrep)`` pairs or ``_MulIr`` objects too.
+    """
+    if _is_e3nn(value):
+        return as_irreps(str(value), name)
+    if isinstance(value, (list, tuple)) and any(_is_e3nn(item) or (isinstance(item, tuple) and any(_is_e3nn(i) for i in item)) for item in value):
+        blocks = []
+        for item in value:
+            if isinstance(item, tuple) and len(item) == 2 and not _is_e3nn(item):
+                mul, ir = item
+                blocks.append(f"{int(mul)}x{ir}")
+            else:
+                blocks.append(str(item))
+        value = "+".join(blocks)
     return as_irreps(value, name)
+
+
+def _is_e3nn(value) -> bool:
+    return type(value).__module__.startswith(("e3nn.", "e3nn_jax."))
+
+
+def _public_irreps(irreps: Irreps):
+    """e3nn's ``o3.Irreps`` of the same blocks when e3nn is imported, else tpcore's."""
+    e3nn_o3 = sys.modules.get("e3nn.o3")
+    return e3nn_o3.Irreps(str(irreps)) if e3nn_o3 is not None else irreps
 
 
 def _has_weight(ins: tuple) -> bool:
@@ -384,4 +445,6 @@ def _output_mask(spec, irreps_out, dtype, device) -> torch.Tensor:
     return torch.cat(parts) if parts else torch.ones(0, dtype=dtype, device=device)
 
 
-__all__ = ["TensorProduct", "FullyConnectedTensorProduct", "FullTensorProduct", "Instruction", "from_e3nn"]
+__all__ = [
+    "TensorProduct", "FullyConnectedTensorProduct", "FullTensorProduct", "ElementwiseTensorProduct", "Instruction", "from_e3nn",
+]  # fmt: skip
