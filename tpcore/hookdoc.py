@@ -36,7 +36,7 @@ FIELD_DOCS = {
         "`tpcore report` and the benchmarks cannot drive the backend",
     },
     "Capabilities": {
-        "modes": "cgtp connection modes supported (`uvw`, `uvu`, `uuw`, `uuu`, `uvuv`); None means every mode. "
+        "modes": "cgtp connection modes supported (e3nn's `uvw`, `uvu`, `uvv`, `uuw`, `uuu`, `uvuv`, `uvu<v`, `u<vw`); None means every mode. "
         "The channel-wise variants (gtp, s2grid, mtp) have the single mode `uuu`",
         "dtypes": "dtype names the implementation computes in",
         "devices": "device kinds it runs on",

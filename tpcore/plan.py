@@ -31,6 +31,7 @@ Ops (``Op.kind``; ``args`` name earlier values or ``consts``; ``params`` are sta
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Mapping
@@ -38,6 +39,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from tpcore import so3
+from tpcore.cgtp_paths import MODES, channel_pairs, channel_triples, pair_count, triple_count
 from tpcore.coefficients import mtp_basis, mtp_degree
 from tpcore.spec import TensorProductSpec
 
@@ -56,13 +58,19 @@ STRATEGIES: dict[str, tuple[str, ...]] = {
 #: tensor products at L = 1..3; ``docs/benchmarks.md``).
 FOLD_FLOPS_RATIO = 16
 
+#: The u<v modes read the inputs' channels gathered pair by pair (:func:`_operands`), so they are
+#: the uu modes on those pairs: ``uvu<v`` is ``uuu``, ``u<vw`` is ``uuw``. In every table below
+#: a ``u`` of a u<v mode is the pair index.
 _CG_EQUATIONS = {
     # x1 block "zui", x2 block "zvj", coupling "ijk", weights last
     "uvw": ("zui,zvj,ijk,uvw->zwk", None),  # e3nn: uvw needs weights
     "uvu": ("zui,zvj,ijk,uv->zuk", "zui,zvj,ijk->zuk"),
+    "uvv": ("zui,zvj,ijk,uv->zvk", "zui,zvj,ijk->zvk"),
     "uuw": ("zui,zuj,ijk,uw->zwk", "zui,zuj,ijk->zk"),  # unweighted: sum over u, mul_out == 1
     "uuu": ("zui,zuj,ijk,u->zuk", "zui,zuj,ijk->zuk"),
     "uvuv": ("zui,zvj,ijk,uv->zuvk", "zui,zvj,ijk->zuvk"),
+    "uvu<v": ("zui,zuj,ijk,u->zuk", "zui,zuj,ijk->zuk"),
+    "u<vw": ("zui,zuj,ijk,uw->zwk", None),  # e3nn: u<vw needs weights
 }
 
 
@@ -150,11 +158,12 @@ def lower(spec: TensorProductSpec, strategy: str | None = None) -> Plan:
     if spec.variant == "cgtp":
         lowerings = {"block": _lower_cgtp_block, "folded": _lower_cgtp_folded, "dense": _lower_cgtp,
                      "sparse": _lower_cgtp_sparse}
-        lowerings[strategy](spec, b)
+        computed = _computed_paths(spec)
+        lowerings[strategy](computed, b)
         if strategy == "folded" and spec.weight_numel:
             # folding per-sample weights would build one dense matrix per sample: block instead
             per_sample = _Builder(consts=b.consts, prefix="per_sample_")
-            _lower_cgtp_block(spec, per_sample)
+            _lower_cgtp_block(computed, per_sample)
             per_sample_ops = tuple(per_sample.ops)
     else:
         _lower_channelwise(spec, strategy, b)
@@ -164,6 +173,13 @@ def lower(spec: TensorProductSpec, strategy: str | None = None) -> Plan:
 # -- cgtp -----------------------------------------------------------------------------------------
 
 
+def _computed_paths(spec: TensorProductSpec) -> TensorProductSpec:
+    """``spec`` without the paths that multiply no channels (a u<v mode on one channel has no pair
+    ``u < v``): they add nothing and own no weights (an empty block), so no weight slice moves."""
+    keep = [triple_count(p.mode, p.mul_in1, p.mul_in2, p.mul_out) > 0 for p in spec.paths]
+    return spec if all(keep) else dataclasses.replace(spec, paths=tuple(p for p, k in zip(spec.paths, keep) if k))
+
+
 def _lower_cgtp(spec: TensorProductSpec, b: _Builder) -> None:
     """One einsum per path with its dense CG tensor, summed per output block (e3nn's way)."""
     _input_blocks(spec, b)
@@ -171,7 +187,7 @@ def _lower_cgtp(spec: TensorProductSpec, b: _Builder) -> None:
     for k, p in enumerate(spec.paths):
         coupling = b.const(f"cg{k}", _coupling(p))
         weighted_eq, plain_eq = _CG_EQUATIONS[p.mode]
-        args = [f"x1_{p.i_in1}", f"x2_{p.i_in2}", coupling]
+        args = [*_operands(p), coupling]
         if p.has_weight:
             ws = p.weight_slice
             args.append(b.op("weights", f"w{k}", "w", start=ws.start, stop=ws.stop, shape=p.weight_shape))
@@ -194,14 +210,34 @@ def _lower_cgtp(spec: TensorProductSpec, b: _Builder) -> None:
 
 
 def _input_blocks(spec: TensorProductSpec, b: _Builder) -> None:
-    """``x1_<i>``/``x2_<i>`` ``(Z, mul, dim)`` views of the input blocks some path uses."""
-    for name, irreps, used in (
-        ("x1", spec.irreps_in1, {p.i_in1 for p in spec.paths}),
-        ("x2", spec.irreps_in2, {p.i_in2 for p in spec.paths}),
-    ):
+    """``x1_<i>``/``x2_<i>`` ``(Z, mul, dim)`` views of the input blocks some path uses, and for
+    the u<v modes ``x1_<i>_pairs``/``x2_<i>_pairs`` ``(Z, pairs, dim)``: the channels ``u`` of x1 and
+    ``v`` of x2 of each pair ``u < v``, gathered (:func:`_operands` names them)."""
+    for name, irreps, which in (("x1", spec.irreps_in1, 0), ("x2", spec.irreps_in2, 1)):
+        used = {(p.i_in1, p.i_in2)[which] for p in spec.paths if MODES[p.mode].pairing != "u<v"}
+        paired = {(p.i_in1, p.i_in2)[which]: p for p in spec.paths if MODES[p.mode].pairing == "u<v"}
         for i in sorted(used):
             s = irreps.slices()[i]
             b.op("block", f"{name}_{i}", name, start=s.start, stop=s.stop, mul=irreps[i].mul, dim=irreps[i].ir.dim)
+        for i, p in sorted(paired.items()):
+            s, d = irreps.slices()[i], irreps[i].ir.dim
+            channels = channel_pairs(p.mode, p.mul_in1, p.mul_in2)[which]
+            index = s.start + channels[:, None] * d + np.arange(d)[None, :]
+            gathered = b.op("take", f"{name}_{i}_pairs_flat", name, b.const(f"{name}_{i}_pairs_index", index.ravel()))
+            b.op("reshape", f"{name}_{i}_pairs", gathered, shape=(len(channels), d))
+
+
+def _operands(p) -> tuple[str, str]:
+    """The input values a path multiplies: its blocks, or their pairs ``u < v`` for the u<v modes."""
+    suffix = "_pairs" if MODES[p.mode].pairing == "u<v" else ""
+    return f"x1_{p.i_in1}{suffix}", f"x2_{p.i_in2}{suffix}"
+
+
+def _coupled_shape(p) -> tuple[int, ...]:
+    """The channel axes of a path's coupled inputs: ``(u, v)``, or the pairs it multiplies."""
+    if MODES[p.mode].pairing == "uv":
+        return (p.mul_in1, p.mul_in2)
+    return (pair_count(p.mode, p.mul_in1, p.mul_in2),)
 
 
 def _coupling(p) -> np.ndarray:
@@ -235,9 +271,12 @@ def _sum_into_output(spec: TensorProductSpec, b: _Builder, pieces: list[str], ta
 _BLOCK_WEIGHTING = {
     "uvw": ("zuvk,uvwk->zwk", None),
     "uvu": ("zuvk,uvk->zuk", "zuvk->zuk"),
+    "uvv": ("zuvk,uvk->zvk", "zuvk->zvk"),
     "uvuv": ("zuvk,uvk->zuvk", None),
     "uuw": ("zuk,uwk->zwk", "zuk->zk"),
     "uuu": ("zuk,uk->zuk", None),
+    "uvu<v": ("zuk,uk->zuk", None),
+    "u<vw": ("zuk,uwk->zwk", None),
 }
 
 
@@ -259,12 +298,11 @@ def _lower_cgtp_block(spec: TensorProductSpec, b: _Builder) -> None:
     _input_blocks(spec, b)
     groups: dict[tuple, list] = {}
     for p in spec.paths:
-        pairing = "uu" if p.mode in ("uuw", "uuu") else "uv"
-        groups.setdefault((p.i_in1, p.i_in2, pairing, p.mode, p.has_weight, p.mul_out), []).append(p)
+        groups.setdefault((p.i_in1, p.i_in2, MODES[p.mode].pairing, p.mode, p.has_weight, p.mul_out), []).append(p)
     coupled = []
-    for g, ((i1, i2, pairing, *_), paths) in enumerate(groups.items()):
+    for g, paths in enumerate(groups.values()):
         C = np.concatenate([_coupling(p) for p in paths], axis=2)
-        coupled.append((g, paths, _couple_group(b, g, f"x1_{i1}", f"x2_{i2}", paths[0], pairing, C)))
+        coupled.append((g, paths, _couple_group(b, g, *_operands(paths[0]), _coupled_shape(paths[0]), C)))
     if _weights_by_output(spec):
         _assemble_by_output(spec, b, coupled)
     else:
@@ -273,7 +311,7 @@ def _lower_cgtp_block(spec: TensorProductSpec, b: _Builder) -> None:
 
 def _weights_by_output(spec: TensorProductSpec) -> bool:
     """Whether the output-wise weighting applies and pays: uniform channels, some summing to do."""
-    shapes = {(p.mul_in1, p.mul_in2, p.mode in ("uuw", "uuu")) for p in spec.paths}
+    shapes = {_coupled_shape(p) for p in spec.paths}
     by_output: dict[int, set] = {}
     for p in spec.paths:
         by_output.setdefault(p.i_out, set()).add((p.mode, p.has_weight))
@@ -287,9 +325,12 @@ def _weights_by_output(spec: TensorProductSpec) -> bool:
 _BY_OUTPUT_WEIGHTING = {
     "uvw": ("puvw,zuvpk->zwk", None),
     "uvu": ("puv,zuvpk->zuk", "zuvpk->zuk"),
+    "uvv": ("puv,zuvpk->zvk", "zuvpk->zvk"),
     "uvuv": ("puv,zuvpk->zuvk", "zuvpk->zuvk"),
     "uuw": ("puw,zupk->zwk", "zupk->zk"),
     "uuu": ("pu,zupk->zuk", "zupk->zuk"),
+    "uvu<v": ("pu,zupk->zuk", "zupk->zuk"),
+    "u<vw": ("puw,zupk->zwk", None),
 }
 
 
@@ -300,7 +341,6 @@ def _assemble_by_output(spec: TensorProductSpec, b: _Builder, coupled) -> None:
         for p in paths:
             where[id(p)] = (y, start)
             start += p.ir_out.dim
-    shape = coupled[0][1][0].mode in ("uuw", "uuu")
     blocks = []
     for io, mul_ir in enumerate(spec.irreps_out):
         paths = [p for p in spec.paths if p.i_out == io]
@@ -314,8 +354,7 @@ def _assemble_by_output(spec: TensorProductSpec, b: _Builder, coupled) -> None:
             pieces.append(b.op("slice", f"Y{io}_{n}", y, start=start, stop=start + d))  # a view: no gather
         Y = pieces[0] if len(pieces) == 1 else b.op("concat", f"Y{io}_cat", *pieces)
         p0 = paths[0]
-        lead = (p0.mul_in1,) if shape else (p0.mul_in1, p0.mul_in2)
-        Y = b.op("reshape", f"Y{io}", Y, shape=lead + (len(paths), d))
+        Y = b.op("reshape", f"Y{io}", Y, shape=_coupled_shape(p0) + (len(paths), d))
         weighted_eq, plain_eq = _BY_OUTPUT_WEIGHTING[p0.mode]
         if p0.has_weight:
             w_index = np.stack([p.weight_slice.start + np.arange(p.weight_numel).reshape(p.weight_shape) for p in paths])
@@ -348,14 +387,15 @@ def _assemble_by_group(spec: TensorProductSpec, b: _Builder, coupled) -> None:
     _sum_into_output(spec, b, pieces, targets)
 
 
-def _couple_group(b: _Builder, g: int, x1: str, x2: str, p, pairing: str, C: np.ndarray) -> str:
-    """``y (Z, u, v, K)`` (``(Z, u, K)`` when paired ``uu``): the inputs coupled by ``C (d1, d2, K)``."""
-    u, v = p.mul_in1, p.mul_in2
+def _couple_group(b: _Builder, g: int, x1: str, x2: str, channels: tuple[int, ...], C: np.ndarray) -> str:
+    """``y (Z, u, v, K)`` (``(Z, u, K)`` for one channel axis, paired inputs): the inputs coupled by
+    ``C (d1, d2, K)``."""
     d1, d2, K = C.shape
-    if pairing == "uu":
+    if len(channels) == 1:
         outer = b.op("einsum", f"o{g}", x1, x2, equation="zui,zuj->zuij", weight_arg=None)
-        flat = b.op("reshape", f"o{g}_flat", outer, shape=(u, d1 * d2))
+        flat = b.op("reshape", f"o{g}_flat", outer, shape=(channels[0], d1 * d2))
         return b.op("matmul", f"y{g}", flat, b.const(f"C{g}", C.reshape(d1 * d2, K)))
+    u, v = channels
     costs = {
         "outer": u * v * d1 * d2 * (1 + K),
         "x2": v * d2 * d1 * K + u * v * d1 * K,
@@ -383,20 +423,7 @@ def _weight_index(p) -> np.ndarray:
 
 def _path_channels(p) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per channel triple of the path: ``(u, v, out channel, flat weight index or -1)``."""
-    u, v = np.meshgrid(np.arange(p.mul_in1), np.arange(p.mul_in2), indexing="ij")
-    if p.mode in ("uuw", "uuu"):
-        u = v = np.arange(p.mul_in1)[:, None]
-    u, v = u.ravel(), v.ravel()
-    if p.mode in ("uvw", "uuw"):
-        w = np.arange(p.mul_out)
-        u, v, out = np.repeat(u, len(w)), np.repeat(v, len(w)), np.tile(w, len(u))
-        local = (u * (p.mul_in2 if p.mode == "uvw" else 1) + (v if p.mode == "uvw" else 0)) * p.mul_out + out
-    elif p.mode == "uvu":
-        out, local = u, u * p.mul_in2 + v
-    elif p.mode == "uvuv":
-        out, local = u * p.mul_in2 + v, u * p.mul_in2 + v
-    else:  # uuu
-        out, local = u, u
+    u, v, out, local = channel_triples(p.mode, p.mul_in1, p.mul_in2, p.mul_out)
     index = p.weight_slice.start + local if p.has_weight else np.full(len(u), -1)
     return u, v, out, index
 
@@ -444,9 +471,12 @@ def _lower_cgtp_folded(spec: TensorProductSpec, b: _Builder) -> None:
 _SPARSE_EQUATIONS = {
     "uvw": ("zun,zvn,n,uvw->zwn", None),
     "uvu": ("zun,zvn,n,uv->zun", "zun,zvn,n->zun"),
+    "uvv": ("zun,zvn,n,uv->zvn", "zun,zvn,n->zvn"),
     "uvuv": ("zun,zvn,n,uv->zuvn", "zun,zvn,n->zuvn"),
     "uuw": ("zun,zun,n,uw->zwn", "zun,zun,n->zn"),
     "uuu": ("zun,zun,n,u->zun", "zun,zun,n->zun"),
+    "uvu<v": ("zun,zun,n,u->zun", "zun,zun,n->zun"),
+    "u<vw": ("zun,zun,n,uw->zwn", None),
 }
 
 
@@ -464,8 +494,9 @@ def _lower_cgtp_sparse(spec: TensorProductSpec, b: _Builder) -> None:
     for n, p in enumerate(spec.paths):
         C = _coupling(p)
         i, j, k = np.nonzero(np.abs(C) > 1e-14)
-        a = b.op("take", f"a{n}", f"x1_{p.i_in1}", b.const(f"I{n}", i))
-        c = b.op("take", f"c{n}", f"x2_{p.i_in2}", b.const(f"J{n}", j))
+        x1, x2 = _operands(p)
+        a = b.op("take", f"a{n}", x1, b.const(f"I{n}", i))
+        c = b.op("take", f"c{n}", x2, b.const(f"J{n}", j))
         args = [a, c, b.const(f"cg{n}", C[i, j, k])]
         weighted_eq, plain_eq = _SPARSE_EQUATIONS[p.mode]
         if p.has_weight:

@@ -14,6 +14,7 @@ from math import ceil
 import numpy as np
 
 from tpcore import so3
+from tpcore.cgtp_paths import WEIGHT_SHAPES
 from tpcore.spec import TensorProductSpec
 
 
@@ -60,32 +61,51 @@ def _oracle_cgtp(spec, x1, x2, weights):
         a = x1[:, s1[p.i_in1]].reshape(Z, p.mul_in1, p.ir_in1.dim)
         b = x2[:, s2[p.i_in2]].reshape(Z, p.mul_in2, p.ir_in2.dim)
         C = so3.wigner_3j(p.ir_in1.l, p.ir_in2.l, p.ir_out.l)
-        W = weights[:, p.weight_slice].reshape((Z,) + p.weight_shape) if p.has_weight else None
+        W = weights[:, p.weight_slice].reshape((Z,) + p.weight_shape) if p.weight_numel else None
         target = out[:, so[p.i_out]].reshape(Z, p.mul_out, p.ir_out.dim)
+        pair = -1  # number of the current pair u < v, counted row by row (e3nn's triu_indices order)
         for u in range(p.mul_in1):
             for v in range(p.mul_in2):
                 if p.mode in ("uuw", "uuu") and u != v:
                     continue
+                if p.mode in ("uvu<v", "u<vw"):
+                    if u >= v:
+                        continue
+                    pair += 1
                 # t[z, k] = sum_ij x1[z,u,i] x2[z,v,j] C[i,j,k]
                 t = np.zeros((Z, p.ir_out.dim))
                 for i in range(p.ir_in1.dim):
                     for j in range(p.ir_in2.dim):
                         t += (a[:, u, i] * b[:, v, j])[:, None] * C[i, j][None, :]
                 t *= p.normalization
-                if p.mode == "uvw":
-                    target += W[:, u, v, :, None] * t[:, None, :]
-                elif p.mode == "uvu":
-                    target[:, u] += W[:, u, v, None] * t
-                elif p.mode == "uuw" and W is None:
-                    target[:, 0] += t
-                elif p.mode == "uuw":
-                    target += W[:, u, :, None] * t[:, None, :]
-                elif p.mode == "uuu":
-                    target[:, u] += (W[:, u, None] if W is not None else 1.0) * t
-                elif p.mode == "uvuv":
-                    target[:, u * p.mul_in2 + v] += (W[:, u, v, None] if W is not None else 1.0) * t
+                _oracle_accumulate(p, target, W, t, u, v, pair)
         out[:, so[p.i_out]] = target.reshape(Z, p.mul_out * p.ir_out.dim)
     return out
+
+
+def _oracle_accumulate(p, target, W, t, u, v, pair):
+    """Adds the coupled channels ``u``, ``v`` (``t (Z, dim_out)``) to ``target (Z, mul_out, dim_out)``
+    as e3nn's mode of path ``p`` says; ``pair`` is their number among the pairs ``u < v``."""
+    if W is None:  # weightless: every weight one (uuw then has mul_out == 1)
+        W = np.ones((t.shape[0],) + WEIGHT_SHAPES[p.mode](p.mul_in1, p.mul_in2, p.mul_out))
+    if p.mode == "uvw":
+        target += W[:, u, v, :, None] * t[:, None, :]
+    elif p.mode == "uvu":
+        target[:, u] += W[:, u, v, None] * t
+    elif p.mode == "uvv":
+        target[:, v] += W[:, u, v, None] * t
+    elif p.mode == "uuw":
+        target += W[:, u, :, None] * t[:, None, :]
+    elif p.mode == "uuu":
+        target[:, u] += W[:, u, None] * t
+    elif p.mode == "uvuv":
+        target[:, u * p.mul_in2 + v] += W[:, u, v, None] * t
+    elif p.mode == "uvu<v":
+        target[:, pair] += W[:, pair, None] * t
+    elif p.mode == "u<vw":
+        target += W[:, pair, :, None] * t[:, None, :]
+    else:
+        raise ValueError(f"the oracle knows no connection mode {p.mode!r}")
 
 
 def _signal_blocks(x, irreps, weights, offset, C):

@@ -18,10 +18,11 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Sequence
 
+from tpcore.cgtp_paths import MODES as CONNECTION_MODES
 from tpcore.irreps import Irrep, Irreps, as_irreps
 
 VARIANTS = ("cgtp", "gtp", "s2grid", "mtp")
-CGTP_MODES = ("uvw", "uvu", "uuw", "uuu", "uvuv")
+CGTP_MODES = tuple(CONNECTION_MODES)  # e3nn's: uvw uvu uvv uuw uuu uvuv uvu<v u<vw (tpcore/cgtp_paths.py)
 IRREP_NORMALIZATIONS = ("component", "norm", "none")
 PATH_NORMALIZATIONS = ("element", "path", "none")
 
@@ -100,6 +101,9 @@ class TensorProductSpec:
         instructions: Sequence[tuple] | None = None,
         path_normalization: str = "element",
         irrep_normalization: str = "component",
+        in1_var: Sequence[float] | None = None,
+        in2_var: Sequence[float] | None = None,
+        out_var: Sequence[float] | None = None,
     ) -> "TensorProductSpec":
         """Clebsch-Gordan tensor product, numerically e3nn's ``o3.TensorProduct``.
 
@@ -109,10 +113,24 @@ class TensorProductSpec:
         multiplicities fit ``mode`` is taken in e3nn's order (loop over in1, in2, out), so that
         ``mode="uvw"`` is e3nn's ``FullyConnectedTensorProduct``. ``irreps_out=None`` with
         ``mode="uvuv"`` gives e3nn's ``FullTensorProduct`` (every product irrep, sorted).
+
+        Modes (e3nn's; ``u``, ``v`` channels of the inputs, ``w`` of the output): ``uvw`` fully
+        connected; ``uvu`` / ``uvv`` every pair into channel ``u`` / ``v``; ``uuw`` / ``uuu`` equal
+        channels only; ``uvuv`` every pair into its own channel ``u * mul_in2 + v``; ``uvu<v``
+        the pairs ``u < v`` into their own channels (``mul_out = mul (mul - 1) / 2``); ``u<vw``
+        the pairs ``u < v`` fully connected to ``w``. Weight shapes and fan-ins are e3nn's
+        (:data:`tpcore.cgtp_paths.MODES`).
+
+        ``in1_var``, ``in2_var``, ``out_var``: e3nn's per-block variances (``None``: ones), which
+        enter each path's normalization (see :mod:`tpcore.cgtp_paths`); they are not stored on
+        the spec, only their effect on ``Path.normalization``.
         """
         from tpcore.cgtp_paths import build_cgtp
 
-        return build_cgtp(cls, irreps_in1, irreps_in2, irreps_out, mode, instructions, path_normalization, irrep_normalization)
+        return build_cgtp(
+            cls, irreps_in1, irreps_in2, irreps_out, mode, instructions, path_normalization, irrep_normalization,
+            in1_var=in1_var, in2_var=in2_var, out_var=out_var,
+        )  # fmt: skip
 
     @classmethod
     def gtp(cls, irreps_in1, irreps_in2, irreps_out, weighted: bool = False) -> "TensorProductSpec":

@@ -29,6 +29,7 @@ from math import log2
 import numpy as np
 
 from tpcore import so3
+from tpcore.cgtp_paths import MODES, pair_count, triple_count
 from tpcore.coefficients import mtp_degree
 from tpcore.irreps import s2_irreps
 from tpcore.spec import TensorProductSpec
@@ -43,20 +44,17 @@ MODEL_STRATEGIES: dict[str, tuple[str, ...]] = {
 
 
 def _pairs(p) -> int:
-    return p.mul_in1 if p.mode in ("uuw", "uuu") else p.mul_in1 * p.mul_in2
+    """Input channel pairs ``(u, v)`` the path multiplies (all, ``u == v``, or ``u < v``)."""
+    return pair_count(p.mode, p.mul_in1, p.mul_in2)
+
+
+def _channel_triples(p) -> int:
+    """Channel combinations ``(u, v, out)`` a path couples (one weight each, when weighted)."""
+    return triple_count(p.mode, p.mul_in1, p.mul_in2, p.mul_out)
 
 
 def _weight_flops(p) -> int:
-    if not p.has_weight:
-        return 0
-    d3 = p.ir_out.dim
-    return 2 * d3 * {
-        "uvw": p.mul_in1 * p.mul_in2 * p.mul_out,
-        "uvu": p.mul_in1 * p.mul_in2,
-        "uuw": p.mul_in1 * p.mul_out,
-        "uuu": p.mul_in1,
-        "uvuv": p.mul_in1 * p.mul_in2,
-    }[p.mode]
+    return 2 * p.ir_out.dim * _channel_triples(p) if p.has_weight else 0
 
 
 def _cg_nonzeros(p) -> int:
@@ -76,14 +74,13 @@ def _block_coupling_flops(spec: TensorProductSpec) -> int:
     """Coupling FLOPs of the ``block`` strategy: one contraction per group of paths sharing an input pair."""
     groups: dict[tuple, list] = {}
     for p in spec.paths:
-        uu = p.mode in ("uuw", "uuu")
-        groups.setdefault((p.i_in1, p.i_in2, uu, p.mode, p.has_weight, p.mul_out), []).append(p)
+        groups.setdefault((p.i_in1, p.i_in2, MODES[p.mode].pairing, p.mode, p.has_weight, p.mul_out), []).append(p)
     total = 0
-    for (_, _, uu, *_), paths in groups.items():
+    for paths in groups.values():
         u, v, d1, d2 = paths[0].mul_in1, paths[0].mul_in2, paths[0].ir_in1.dim, paths[0].ir_in2.dim
         K = sum(p.ir_out.dim for p in paths)
-        if uu:
-            total += 2 * u * d1 * d2 * (1 + K)
+        if MODES[paths[0].mode].pairing != "uv":
+            total += 2 * _pairs(paths[0]) * d1 * d2 * (1 + K)
         else:
             total += 2 * min(u * v * d1 * d2 * (1 + K), v * d2 * d1 * K + u * v * d1 * K, u * d1 * d2 * K + u * v * d2 * K)
     return total
@@ -168,11 +165,6 @@ def _folded_bytes(spec: TensorProductSpec, dense: int, itemsize: int) -> int:
     values = sum(_cg_nonzeros(p) * _channel_triples(p) for p in weighted) * itemsize
     constant = spec.irreps_in1.dim * spec.irreps_in2.dim * spec.irreps_out.dim * itemsize
     return values + (constant if len(weighted) < len(spec.paths) else 0) + (dense if weighted else 0)
-
-
-def _channel_triples(p) -> int:
-    """Channel combinations ``(u, v, out)`` a path couples."""
-    return {"uvw": p.mul_in1 * p.mul_in2 * p.mul_out, "uuw": p.mul_in1 * p.mul_out}.get(p.mode, _pairs(p))
 
 
 def plan_coefficient_bytes(spec: TensorProductSpec, strategy: str | None = None, itemsize: int = 8) -> int:

@@ -1,9 +1,10 @@
 """The fixed catalogue of specs every implementation is checked on: :data:`CATALOGUE`.
 
-It covers every cgtp connection mode with several multiplicities, both parities, odd
+It covers every cgtp connection mode (e3nn's eight) with several multiplicities, both parities, odd
 (antisymmetric, ``l1 + l2 + l3`` odd, e.g. the cross product ``1o x 1o -> 1e``) and even paths, the
-path/irrep normalization options, weightless cgtp, one larger cgtp up to ``L = 6``, and the
-channel-wise variants (gtp, s2grid, mtp) unweighted and weighted for ``L = 1 .. 6``.
+path/irrep normalization options, e3nn's per-block variances, weightless cgtp, paths of different
+modes summed into one output block, one larger cgtp up to ``L = 6``, and the channel-wise variants
+(gtp, s2grid, mtp) unweighted and weighted for ``L = 1 .. 6``.
 
 Each :class:`Case` says how it is used: ``quick`` cases make the subset ``tpcore check`` runs by
 default; ``core`` cases are the representatives on which the costlier checks (batch shapes, second
@@ -63,6 +64,11 @@ def _cgtp(*args, **kwargs) -> Callable[[], TensorProductSpec]:
 def _cgtp_cases():
     full_l6 = s2_irreps(6, mul=2) + s2_irreps(6, p=-1, mul=2)
     weightless_uuu = [(0, 0, 0, "uuu", False), (0, 0, 1, "uuu", False), (0, 1, 2, "uuu", False), (1, 1, 1, "uuu", False)]
+    # every mode into "3x0e + 3x1o + 3x1e" (3 channels = the 3 pairs u < v of 3 channels), several per
+    # output block, some without weights, with non-unit variances: e3nn's normalization sums over them
+    mixed = [(0, 0, 0, "uvw", True), (1, 1, 0, "uvu", True), (1, 1, 0, "uvu<v", False, 2.0),
+             (0, 1, 1, "uvv", True), (1, 0, 1, "uuw", True), (0, 1, 1, "uvu<v", True, 0.5),
+             (1, 1, 2, "u<vw", True), (1, 1, 2, "uvu<v", True), (1, 1, 2, "uuu", False)]
     return [
         Case("cgtp_uvw_small", "cgtp", _cgtp("2x0e + 1x1o", "1x0e + 1x1o", "2x0e + 1x1o + 1x1e"), quick=True, core=True),
         Case("cgtp_uvw_parities", "cgtp",
@@ -81,6 +87,14 @@ def _cgtp_cases():
         Case("cgtp_uuu_weightless", "cgtp",
              _cgtp("3x1o + 3x1e", "3x1o + 3x1e", "3x0e + 3x1e + 3x1o", instructions=weightless_uuu), core=True),
         Case("cgtp_uvuv", "cgtp", _cgtp("2x0e + 1x1o", "2x1o + 1x2e", None, mode="uvuv"), core=True),
+        Case("cgtp_uvv", "cgtp",
+             _cgtp("2x0e + 1x1o + 2x2e", "3x0e + 3x1o", "3x0e + 3x1o + 3x1e + 3x2e + 3x3o", mode="uvv")),
+        Case("cgtp_uvu_lt_v", "cgtp",
+             _cgtp("4x0e + 4x1o + 4x2e", "4x0e + 4x1o", "6x0e + 6x1o + 6x1e + 6x2e + 6x3o", mode="uvu<v")),
+        Case("cgtp_u_lt_vw", "cgtp", _cgtp("3x0e + 3x1o", "3x0e + 3x1o + 3x1e", "2x0e + 1x1o + 2x1e + 1x2e", mode="u<vw")),
+        Case("cgtp_mixed_modes_variances", "cgtp",
+             _cgtp("3x0e + 3x1o", "3x0e + 3x1o", "3x0e + 3x1o + 3x1e", instructions=mixed,
+                   in1_var=[0.5, 2.0], in2_var=[1.5, 0.25], out_var=[2.0, 1.0, 0.3]), core=True),
         Case("cgtp_uvw_L6", "cgtp", _cgtp(s2_irreps(6, mul=2), "1x0e + 1x1o + 1x2e", full_l6), heavy=True),
     ]
 
