@@ -152,9 +152,7 @@ def test_errors_name_the_argument():
     with pytest.raises(ValueError, match=r"shared_weights=True expects \(2,\)"):
         shared(x, y, torch.randn(3, 2))
     with pytest.raises(ValueError, match="in1_var"):
-        tt.TensorProduct("2x0e", "0e", "2x0e", instructions, in1_var=[2.0])
-    with pytest.raises(ValueError, match="'uvv'"):
-        tt.TensorProduct("2x0e", "0e", "2x0e", [(0, 0, 0, "uvv", True)])
+        tt.TensorProduct("2x0e", "0e", "2x0e", instructions, in1_var=[2.0, 1.0])
     with pytest.raises(ValueError, match="internal_weights=True needs shared_weights=True"):
         tt.TensorProduct("2x0e", "0e", "2x0e", instructions, internal_weights=True, shared_weights=False)
 
@@ -304,3 +302,29 @@ def test_e3nn_norm_built_on_the_adapter_traces(float64, monkeypatch):
     traced = torch.jit.trace(norm, (x,))
     x2 = torch.randn(6, 11)
     assert_close(traced(x2), torch.cat([x2[:, :2].abs(), x2[:, 2:].reshape(6, 3, 3).norm(dim=-1)], dim=1))
+
+
+@pytest.mark.parametrize("irreps_out, filter_ir_out", [(None, None), (None, ["0e", "1e", "2e"]), ("3x0e + 2x1e + 1x2e", None)])
+@pytest.mark.parametrize("irrep_normalization", ["component", "norm"])
+def test_tensor_square_matches_e3nn(float64, irreps_out, filter_ir_out, irrep_normalization):
+    kw = {"irreps_out": irreps_out, "filter_ir_out": filter_ir_out, "irrep_normalization": irrep_normalization}
+    theirs = o3.TensorSquare("3x0e + 2x1o + 1x2e", **kw)
+    ours = tt.TensorSquare("3x0e + 2x1o + 1x2e", **kw)
+    assert str(ours.irreps_out) == str(theirs.irreps_out) and ours.weight_numel == theirs.weight_numel
+    if theirs.weight_numel:
+        ours.load_state_dict(theirs.state_dict(), strict=True)
+    x = torch.randn(5, theirs.irreps_in.dim)
+    assert_close(ours(x), theirs(x))
+    assert_close(torch.jit.script(ours)(x), theirs(x))
+
+
+def test_every_e3nn_mode_with_variances_through_the_adapter(float64):
+    irreps = ("3x0e + 3x1o", "3x0e + 3x1o", "3x0e + 3x1o + 3x1e + 2x0e")
+    instructions = [(0, 0, 0, "uvv", True), (1, 1, 3, "u<vw", True), (1, 1, 2, "uvu<v", False), (0, 1, 1, "uvu", True)]
+    variances = {"in1_var": [2.0, 0.5], "in2_var": torch.tensor([1.0, 3.0]), "out_var": [1.0, 0.5, 2.0, 0.25]}
+    theirs = o3.TensorProduct(*irreps, instructions, **variances)
+    ours = tt.TensorProduct(*irreps, instructions, **variances)
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    x, y = torch.randn(4, 12), torch.randn(4, 12)
+    assert_close(ours(x, y), theirs(x, y))
+    assert_close(torch.jit.script(ours)(x, y), theirs(x, y))

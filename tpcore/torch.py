@@ -23,12 +23,10 @@ from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 
-from tpcore.adapter_specs import channelwise_spec
+from tpcore.adapter_specs import channelwise_spec, square_instructions
 from tpcore.irreps import Irrep, Irreps, MulIr, as_irreps
 from tpcore.spec import VARIANTS, TensorProductSpec, check_choice
 
-#: e3nn connection modes that tpcore's cgtp has no path for
-_UNSUPPORTED_MODES = ("uvv", "uvu<v", "u<vw")
 #: submodules of e3nn's TensorProduct whose buffers are generated-code constants
 _E3NN_CODEGEN_MODULES = ("_compiled_main_left_right", "_compiled_main_right")
 
@@ -49,12 +47,12 @@ class TensorProduct(torch.nn.Module):
     """e3nn's ``o3.TensorProduct(irreps_in1, irreps_in2, irreps_out, instructions, ...)`` on tpcore.
 
     ``instructions`` are e3nn's tuples ``(i_in1, i_in2, i_out, mode, has_weight[, path_weight])``
-    with modes ``uvw uvu uuw uuu uvuv``. ``shared_weights`` defaults to True and
+    with any of e3nn's modes (``uvw uvu uvv uuw uuu uvuv uvu<v u<vw``). ``shared_weights`` defaults to True and
     ``internal_weights`` to ``shared_weights`` (as in e3nn): internal weights are the Parameter
     ``weight``; external ones are passed as ``tp(x, y, weight)``, shaped ``(weight_numel,)`` when
     shared, else ``(..., weight_numel)`` broadcasting against the batch (one vector per edge).
-    ``in1_var``/``in2_var``/``out_var`` are accepted only as all ones (tpcore's spec has no
-    per-block variances).
+    ``in1_var``/``in2_var``/``out_var`` are e3nn's per-block variances (they enter the paths'
+    normalization, as in e3nn).
 
     ``variant`` other than ``"cgtp"`` builds the channel-wise spec of that variant from the irreps
     (each a spherical signal such as ``"8x0e + 8x1o + 8x2e"``, equal multiplicities; an input of
@@ -109,8 +107,6 @@ class TensorProduct(torch.nn.Module):
         self.irreps_in2 = _irreps(irreps_in2, "irreps_in2")
         self.irreps_out = _irreps(irreps_out, "irreps_out")
         instructions = [tuple(ins) for ins in instructions]
-        for name, var, irreps in (("in1_var", in1_var, self.irreps_in1), ("in2_var", in2_var, self.irreps_in2), ("out_var", out_var, self.irreps_out)):
-            _check_unit_variances(name, var, irreps)
         irrep_normalization = irrep_normalization or "component"
         path_normalization = path_normalization or "element"
 
@@ -125,8 +121,15 @@ class TensorProduct(torch.nn.Module):
         self.shared_weights, self.internal_weights = shared_weights, internal_weights
 
         if variant == "cgtp":
-            self.spec = _cgtp_spec(self.irreps_in1, self.irreps_in2, self.irreps_out, instructions, irrep_normalization, path_normalization)
+            self.spec = TensorProductSpec.cgtp(
+                self.irreps_in1, self.irreps_in2, self.irreps_out, mode="uvw", instructions=instructions,
+                path_normalization=path_normalization, irrep_normalization=irrep_normalization,
+                in1_var=_variances(in1_var), in2_var=_variances(in2_var), out_var=_variances(out_var),
+            )  # fmt: skip
         else:
+            given = [name for name, var in (("in1_var", in1_var), ("in2_var", in2_var), ("out_var", out_var)) if var is not None]
+            if given:
+                raise ValueError(f"{', '.join(given)}: per-block variances apply to variant='cgtp' only, not {variant!r}")
             self.spec = channelwise_spec(variant, self.irreps_in1, self.irreps_in2, self.irreps_out, any(_has_weight(i) for i in instructions))
         self.variant = variant
         self.instructions = [
@@ -172,6 +175,9 @@ class TensorProduct(torch.nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor, weight: Optional[torch.Tensor] = None) -> torch.Tensor:
         """e3nn's call: ``x (..., irreps_in1.dim)``, ``y (..., irreps_in2.dim)`` -> ``(..., irreps_out.dim)``."""
+        return self._product(x, y, weight)
+
+    def _product(self, x: torch.Tensor, y: torch.Tensor, weight: Optional[torch.Tensor]) -> torch.Tensor:
         w = self._weights(weight)
         if self._tiled[0]:
             x = torch.index_select(x, -1, self._tile_index1)
@@ -320,6 +326,31 @@ class ElementwiseTensorProduct(TensorProduct):
         super().__init__(irreps1, irreps2, Irreps(out), instructions, irrep_normalization=irrep_normalization, **kwargs)
 
 
+class TensorSquare(TensorProduct):
+    """e3nn's ``o3.TensorSquare(irreps_in, irreps_out=None, filter_ir_out=None)``: ``tp(x, weight=None)``.
+
+    The product of ``x`` with itself reduced to irreps, each unordered pair of channels once
+    (e3nn's ``uvu<v``/``u<vw`` paths) plus the diagonal for even output degrees. Without
+    ``irreps_out`` it has no weights and outputs every product irrep (``filter_ir_out`` selects);
+    with ``irreps_out`` it is fully connected with weights.
+    """
+
+    def __init__(self, irreps_in, irreps_out=None, filter_ir_out=None, irrep_normalization=None, **kwargs):
+        irreps_in = _irreps(irreps_in, "irreps_in").simplify()
+        irrep_normalization = irrep_normalization or "component"
+        check_choice("irrep_normalization", irrep_normalization, ("component", "norm", "none"))
+        if irreps_out is not None and filter_ir_out is not None:
+            raise ValueError("TensorSquare takes irreps_out or filter_ir_out, not both (as in e3nn)")
+        keep = None if filter_ir_out is None else {Irrep(str(ir)) for ir in filter_ir_out}
+        out = None if irreps_out is None else _irreps(irreps_out, "irreps_out").simplify()
+        irreps_out, instructions = square_instructions(irreps_in, out, keep, irrep_normalization)
+        super().__init__(irreps_in, irreps_in, irreps_out, instructions, irrep_normalization="none", **kwargs)
+        self.irreps_in = self.irreps_in1
+
+    def forward(self, x: torch.Tensor, weight: Optional[torch.Tensor] = None) -> torch.Tensor:  # type: ignore[override]
+        return self._product(x, x, weight)
+
+
 def from_e3nn(module: torch.nn.Module, *, backend: str = "torch", impl: str | None = None) -> TensorProduct:
     """The tpcore module computing exactly what an e3nn ``o3.TensorProduct`` computes, weights included.
 
@@ -336,7 +367,10 @@ def from_e3nn(module: torch.nn.Module, *, backend: str = "torch", impl: str | No
         raise TypeError(f"from_e3nn needs an e3nn o3.TensorProduct; got {type(module).__module__}.{type(module).__qualname__}")
     names = [cls.__name__ for cls in type(module).__mro__]
     if "TensorSquare" in names:
-        raise ValueError("from_e3nn: e3nn's TensorSquare is called with one input (tp(x)); tpcore has no TensorSquare module yet")
+        raise ValueError(
+            "from_e3nn converts the two-input products; for e3nn's TensorSquare build tpcore.torch.TensorSquare with the "
+            "same arguments and load_state_dict(module.state_dict())"
+        )
     instructions = []
     for k, ins in enumerate(module.instructions):
         factor = float(ins.path_weight)
@@ -405,27 +439,11 @@ def _as_torch_dtype(dtype) -> torch.dtype:
     return dtype if isinstance(dtype, torch.dtype) else getattr(torch, str(dtype))
 
 
-def _check_unit_variances(name: str, var, irreps: Irreps) -> None:
-    if var is None:
-        return
-    values = [float(v) for v in var]
-    if len(values) != len(irreps):
-        raise ValueError(f"{name} has {len(values)} entries, but {irreps} has {len(irreps)} blocks")
-    if any(v != 1.0 for v in values):
-        raise ValueError(
-            f"{name}={values}: tpcore's spec has no per-block input/output variances; only None or all ones is "
-            "supported (fold the variances into path_weight of the instructions instead)"
-        )
-
-
-def _cgtp_spec(irreps_in1, irreps_in2, irreps_out, instructions, irrep_normalization, path_normalization):
-    for k, ins in enumerate(instructions):
-        if len(ins) > 3 and ins[3] in _UNSUPPORTED_MODES:
-            raise ValueError(f"instructions[{k}] = {ins!r}: connection mode {ins[3]!r} is not supported by tpcore's cgtp")
-    return TensorProductSpec.cgtp(
-        irreps_in1, irreps_in2, irreps_out, mode="uvw", instructions=instructions,
-        path_normalization=path_normalization, irrep_normalization=irrep_normalization,
-    )  # fmt: skip
+def _variances(var):
+    """e3nn's variances as plain floats (e3nn accepts tensors too); None stays None (ones)."""
+    if isinstance(var, torch.Tensor):
+        return [float(v) for v in var.detach().reshape(-1).tolist()]
+    return var
 
 
 def _tile_index(irreps: Irreps, widened: Irreps, device) -> torch.Tensor:
@@ -446,5 +464,6 @@ def _output_mask(spec, irreps_out, dtype, device) -> torch.Tensor:
 
 
 __all__ = [
-    "TensorProduct", "FullyConnectedTensorProduct", "FullTensorProduct", "ElementwiseTensorProduct", "Instruction", "from_e3nn",
+    "TensorProduct", "FullyConnectedTensorProduct", "FullTensorProduct", "ElementwiseTensorProduct", "TensorSquare",
+    "Instruction", "from_e3nn",
 ]  # fmt: skip
