@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.fx
 
+from tpcore.execute import ArrayOps, run_plan
 from tpcore.plan import Op, Plan
 
 #: names of the graph's buffers: ``c_`` + the plan's constant name, made an identifier
@@ -39,7 +40,7 @@ def compile_plan(plan: Plan, per_sample: bool, constants: torch.nn.Module) -> to
     (``torch.view_as_real``, so that ``Module.to(dtype)`` keeps the imaginary part); the graph
     module shares those tensors.
     """
-    emitter = _Emitter(plan, per_sample)
+    emitter = _Emitter(plan, per_sample, einsum_operand_shapes(plan, per_sample))
     for op in plan.program(per_sample):
         emitter.emit(op)
     emitter.graph.output(emitter.values[plan.output])
@@ -55,11 +56,61 @@ def keep_constants_out_of_state_dict(program: torch.fx.GraphModule) -> None:
         program.register_buffer(name, program._buffers[name], persistent=False)
 
 
+#: rows assumed when choosing the order of a multi-operand einsum's pairwise contractions
+ORDER_BATCH = 1024
+
+
+def einsum_operand_shapes(plan: Plan, per_sample: bool) -> list[list[tuple[int, ...]]]:
+    """The operand shapes of each einsum of the program, in order, from one numpy run on 2 rows."""
+
+    class Recorder(ArrayOps):
+        def einsum(self, equation, *operands):
+            shapes.append([o.shape for o in operands])
+            return super().einsum(equation, *operands)
+
+    shapes: list = []
+    spec = plan.spec
+    w_shape = (2, spec.weight_numel) if per_sample else (spec.weight_numel,)
+    run_plan(plan, Recorder(np), plan.consts, np.zeros((2, spec.irreps_in1.dim)), np.zeros((2, spec.irreps_in2.dim)),
+             np.zeros(w_shape), per_sample)  # fmt: skip
+    return shapes
+
+
+def _contraction_order(subscripts: list[str], output: str, sizes: dict) -> list[tuple[int, int, str]]:
+    """The pairwise contractions ``(a, b, result)`` of least total FLOPs (exhaustive: plans' einsums
+    have at most five operands); each step replaces terms ``a`` and ``b`` by ``result`` at the end."""
+
+    def search(terms: tuple[str, ...]):
+        if len(terms) == 2:
+            return _prod(sizes[c] for c in set(terms[0] + terms[1])), [(0, 1, output)]
+        best = None
+        for a in range(len(terms)):
+            for b in range(a + 1, len(terms)):
+                others = set(output).union(*(t for k, t in enumerate(terms) if k not in (a, b)))
+                result = "".join(dict.fromkeys(c for c in terms[a] + terms[b] if c in others))
+                rest = tuple(t for k, t in enumerate(terms) if k not in (a, b)) + (result,)
+                cost, steps = search(rest)
+                cost += _prod(sizes[c] for c in set(terms[a] + terms[b]))
+                if best is None or cost < best[0]:
+                    best = (cost, [(a, b, result)] + steps)
+        return best
+
+    return search(tuple(subscripts))[1]
+
+
+def _prod(values) -> int:
+    n = 1
+    for v in values:
+        n *= v
+    return n
+
+
 class _Emitter:
     """Builds the graph op by op; ``values`` maps the plan's value names to graph nodes."""
 
-    def __init__(self, plan: Plan, per_sample: bool):
+    def __init__(self, plan: Plan, per_sample: bool, einsum_shapes: list):
         self.plan, self.per_sample = plan, per_sample
+        self.einsum_shapes = list(einsum_shapes)
         self.graph = torch.fx.Graph()
         g = self.graph
         x1, x2, w = g.placeholder("x1"), g.placeholder("x2"), g.placeholder("w")
@@ -158,7 +209,27 @@ class _Emitter:
             operands = inputs.split(",")
             operands[p["weight_arg"]] = "z" + operands[p["weight_arg"]]
             equation = ",".join(operands) + "->" + output
-        return self._product(op, lambda operands: self._call(torch.einsum, equation, operands), args)
+        return self._product(op, lambda operands: self._einsum_chain(equation, operands), args)
+
+    def _einsum_chain(self, equation: str, operands):
+        """``einsum`` as pairwise contractions in an order chosen once, here.
+
+        torch searches a contraction order on every call with three or more operands (costly at
+        small batches); the order is chosen at build time instead, greedily by FLOPs from the
+        operands' shapes (with a batch of :data:`ORDER_BATCH` rows).
+        """
+        if len(operands) <= 2:
+            return self._call(torch.einsum, equation, list(operands))
+        inputs, output = equation.split("->")
+        subscripts = inputs.split(",")
+        sizes = {"z": ORDER_BATCH}
+        for sub, shape in zip(subscripts, self.einsum_shapes.pop(0)):
+            sizes.update((c, n) for c, n in zip(sub, shape) if c != "z")
+        terms = list(zip(subscripts, operands))
+        for a, b, result in _contraction_order([t[0] for t in terms], output, sizes)[:-1]:
+            node = self._call(torch.einsum, f"{terms[a][0]},{terms[b][0]}->{result}", [terms[a][1], terms[b][1]])
+            terms = [t for k, t in enumerate(terms) if k not in (a, b)] + [(result, node)]
+        return self._call(torch.einsum, f"{terms[0][0]},{terms[1][0]}->{output}", [terms[0][1], terms[1][1]])
 
     def _matmul(self, op, p, x, matrix):
         return self._product(op, lambda operands: self._call(torch.matmul, *operands), (x, matrix))
