@@ -6,7 +6,9 @@ reference on unit vectors, see tests/test_autodiff.py). The GPU section builds t
 ``tpcore.build(spec, backend="cupy")`` and runs only where cupy imports and a device works.
 """
 
+import copy
 import importlib.util
+import pickle
 import subprocess
 import sys
 import types
@@ -174,6 +176,22 @@ def test_inputs_of_another_array_type_name_the_argument():
         build(CGTP).vjp(x1, x2, tuple(w))
 
 
+def test_none_and_scalars_are_named():
+    x1, x2, w = inputs(CGTP, np.random.default_rng(19))
+    with pytest.raises(TypeError, match=r"^x2 is None, but this tensor product runs on numpy arrays: pass numpy arrays"):
+        build(CGTP)(x1, None, w)
+    with pytest.raises(TypeError, match=r"^x1 is a builtins.float, but this tensor product runs on numpy arrays"):
+        build(CGTP).vjp(1.0, x2, w)
+
+
+@pytest.mark.parametrize("dtype", ["int64", "float16", "complex64", "bool"])
+def test_dtypes_build_rejects_are_never_suggested(dtype):
+    x1, x2, w = inputs(CGTP, np.random.default_rng(20), dtype="float32")
+    with pytest.raises(TypeError, match=rf"^weights has dtype {dtype}, but this tensor product was built for float32; "
+                       r"cast weights to float32 \(tensor products are built for float32 or float64 only\)$"):  # fmt: skip
+        build(CGTP, dtype="float32").vjp(x1, x2, w.astype(dtype))
+
+
 def test_bad_cotangent():
     x1, x2, w = inputs(CGTP, np.random.default_rng(12))
     out, vjp_fn = build(CGTP).vjp(x1, x2, w)
@@ -183,6 +201,31 @@ def test_bad_cotangent():
         vjp_fn(np.zeros(out.shape, np.float32))
     with pytest.raises(TypeError, match="g is a builtins.list"):
         vjp_fn(out.tolist())
+
+
+@pytest.mark.parametrize("spec, strategy", WEIGHTED_CASES[::2])
+def test_pickle_and_deepcopy_rebuild_the_same_function(spec, strategy):
+    tp = build(spec, strategy)
+    x1, x2, w = inputs(spec, np.random.default_rng(21), batch=(3,), per_sample=True)
+    out, vjp_fn = tp.vjp(x1, x2, w)
+    g = np.random.default_rng(22).normal(size=out.shape)
+    for clone in (copy.deepcopy(tp), pickle.loads(pickle.dumps(tp))):
+        assert type(clone) is CupyTensorProduct and clone.ops.xp is np and clone.spec == spec
+        assert (clone.plan.strategy, clone.dtype, clone.device) == (tp.plan.strategy, tp.dtype, tp.device)
+        np.testing.assert_array_equal(clone(x1, x2, w), out)
+        clone_out, clone_vjp = clone.vjp(x1, x2, w)
+        np.testing.assert_array_equal(clone_out, out)
+        for got, expected in zip(clone_vjp(g), vjp_fn(g)):
+            np.testing.assert_array_equal(got, expected)
+
+
+def test_a_pickle_keeps_the_device_index(monkeypatch):
+    fake = types.ModuleType("fakecupy")
+    fake.__dict__.update({k: getattr(np, k) for k in dir(np) if not k.startswith("__")})
+    fake.ndarray, fake.cuda = _OnDevice0, types.SimpleNamespace(Device=_FakeDevice)
+    monkeypatch.setitem(sys.modules, "fakecupy", fake)
+    clone = pickle.loads(pickle.dumps(CupyTensorProduct(CGTP, fake, "float32", device=1)))
+    assert clone.ops.xp is fake and clone.device == 1 and clone.dtype == np.float32
 
 
 class _FakeDevice:
@@ -217,6 +260,7 @@ def test_device_bookkeeping_with_a_cupy_like_namespace(monkeypatch):
     fake = types.ModuleType("fakecupy")
     fake.__dict__.update({k: getattr(np, k) for k in dir(np) if not k.startswith("__")})
     fake.ndarray, fake.cuda = _OnDevice0, types.SimpleNamespace(Device=_FakeDevice)
+    monkeypatch.setitem(sys.modules, "fakecupy", fake)  # a namespace is known by its import name
     monkeypatch.setattr(_FakeDevice, "current", 1)
     spec = CGTP
     tp = CupyTensorProduct(spec, fake, "float64")

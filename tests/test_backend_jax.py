@@ -6,9 +6,11 @@ with power one. Second derivatives follow from the same identity: ``<grad_x1 f, 
 ``sum(g * tp(v, x2, w))``, whose derivatives are first derivatives at ``x1 = v``.
 """
 
+import copy
 import functools
 import importlib.metadata
 import os
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -47,6 +49,10 @@ CORE_CASES = list(_core_cases())
 GRAD_CASES = [pytest.param(*c.values, "float64", id=f"{c.id}-float64") for c in CASES] + [
     pytest.param(*c.values, "float32", id=f"{c.id}-float32") for c in CORE_CASES
 ]
+# One weighted case per variant and cgtp mode, default strategy: the per-edge weight derivatives.
+PER_EDGE_CASES = list({(c.values[0].variant, c.values[0].mode): c for c in reversed(CORE_CASES) if c.values[0].weight_numel}.values())
+# One case per variant, default strategy: pickling.
+VARIANT_CASES = list({c.values[0].variant: c for c in reversed(CORE_CASES)}.values())
 CGTP = CASES[0].values[0]  # uvw, weighted
 GTP = next(c.values[0] for c in WEIGHTED_CASES if c.values[0].variant == "gtp")
 DTYPES = {"float32": jnp.float32, "float64": jnp.float64}
@@ -300,6 +306,104 @@ def test_second_derivatives(spec, strategy):
         assert_close(second[2], expected_w)
 
 
+@pytest.mark.parametrize("spec, strategy", PER_EDGE_CASES)
+def test_per_sample_weight_derivatives(spec, strategy):
+    """First and second derivatives with per-edge weights ``(N, weight_numel)``, under jit and vmap.
+
+    Expected values: first derivatives from the reference (``reference_grads``, per sample); mixed
+    second derivatives from the identity ``<grad_x1 f, v> = sum(g * tp(v, x2, w))``; the weights'
+    Hessian along ``u`` by a central difference of the reference's weight gradient, which is exact
+    here: each weight coordinate enters with power one, so that gradient is a polynomial of degree
+    at most two along any line.
+    """
+    rng = np.random.default_rng(16)
+    x1, x2, w = inputs(spec, rng, batch=(5,), per_sample=True)
+    g, v, u = rng.normal(size=(5, spec.irreps_out.dim)), rng.normal(size=x1.shape), rng.normal(size=w.shape)
+    tp = built(spec, strategy)
+
+    def f(a, b, c, g):
+        return jnp.sum(g * tp(a, b, c))
+
+    @jax.jit
+    def derivatives(x1, x2, w, g, v, u):
+        first = jax.grad(f, argnums=(0, 1, 2))(x1, x2, w, g)
+        per_edge = jax.vmap(jax.grad(f, argnums=2))(x1, x2, w, g)  # one weight gradient per edge
+        mixed = jax.grad(lambda b, c: jnp.sum(jax.grad(f)(x1, b, c, g) * v), argnums=(0, 1))(x2, w)
+        _, hessian_u = jax.jvp(lambda c: jax.grad(f, argnums=2)(x1, x2, c, g), (w,), (u,))
+        return first, per_edge, mixed, hessian_u
+
+    first, per_edge, mixed, hessian_u = derivatives(*jarrays(x1, x2, w, g, v, u))
+    expected = reference_grads(spec, x1, x2, w, g)
+    for got, want in zip(first, expected):
+        assert got.shape == want.shape
+        assert_close(got, want)
+    assert_close(per_edge, expected[2])
+    _, mixed_x2, mixed_w = reference_grads(spec, v, x2, w, g)
+    assert_close(mixed[0], mixed_x2)
+    assert_close(mixed[1], mixed_w)
+    h = 0.5
+    central = (reference_grads(spec, x1, x2, w + h * u, g)[2] - reference_grads(spec, x1, x2, w - h * u, g)[2]) / (2 * h)
+    assert_close(hessian_u, central)
+
+
+def test_per_sample_weights_mapped_over_an_edge_axis():
+    """vmap over edges with one weight vector each, shared weights broadcast, and a batch of graphs."""
+    spec = CGTP
+    tp = built(spec, STRATEGIES["cgtp"][0])
+    rng = np.random.default_rng(17)
+    x1, x2, w = inputs(spec, rng, batch=(3, 4), per_sample=True)  # 3 graphs x 4 edges
+    per_edge = jax.jit(jax.vmap(jax.vmap(tp)))(*jarrays(x1, x2, w))
+    assert_close(per_edge, reference(spec, x1, x2, w))
+    per_graph = jax.jit(jax.vmap(tp))(*jarrays(x1, x2, w))  # (4, numel) weights inside each call
+    assert_close(per_graph, reference(spec, x1, x2, w))
+
+
+# -- pickling and deep copies ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spec, strategy", VARIANT_CASES)
+def test_pickle_and_deepcopy_rebuild_a_pure_function(spec, strategy):
+    tp = build(spec, strategy, "float64", device="cpu:0")
+    x1, x2, w = inputs(spec, np.random.default_rng(18), batch=(3,), per_sample=bool(spec.weight_numel))
+    args = jarrays(x1, x2, w)
+    out = tp(*args)
+    deep, loaded = copy.deepcopy(tp), pickle.loads(pickle.dumps(tp))
+    for clone in (deep, loaded):
+        assert type(clone) is TensorProduct and clone.spec == spec and clone.strategy == tp.strategy
+        assert clone.dtype == np.float64 and clone.device == jax.devices("cpu")[0]
+        assert all(c.devices() == {jax.devices("cpu")[0]} for c in clone.consts.values())
+        np.testing.assert_array_equal(clone(*args), out)
+    # Still a pure function: jit of grad of vmap, against the reference.
+    g = np.random.default_rng(19).normal(size=out.shape)
+    grad = jax.jit(jax.grad(lambda a, b, c: jnp.sum(g * jax.vmap(loaded)(a, b, c)), argnums=(0, 1)))
+    for got, expected in zip(grad(*args), reference_grads(spec, x1, x2, w, g)):
+        assert_close(got, expected)
+
+
+def test_a_pickle_loads_in_another_process(tmp_path):
+    """A jax Device does not pickle across processes: the name does, and the loader finds the device again."""
+    rng = np.random.default_rng(19)
+    x1, x2, w = inputs(GTP, rng, batch=(3,), per_sample=True)
+    tps = [build(GTP, "fft", "float64", device="cpu:0"), build(CGTP, None, "float32")]
+    args = [jarrays(x1, x2, w), jarrays(*inputs(CGTP, rng, batch=(3,)), dtype="float32")]
+    expected = [np.asarray(jax.jit(tp)(*a)) for tp, a in zip(tps, args)]
+    path = tmp_path / "tps.pickle"
+    path.write_bytes(pickle.dumps((tps, [[np.asarray(a) for a in arg] for arg in args], expected)))
+    code = textwrap.dedent(
+        f"""
+        import pickle, jax, numpy as np
+        jax.config.update("jax_enable_x64", True)
+        tps, args, expected = pickle.loads(open({str(path)!r}, "rb").read())
+        assert tps[0].device == jax.devices("cpu")[0] and tps[1].device is None, [tp.device for tp in tps]
+        for tp, arg, want in zip(tps, args, expected):
+            np.testing.assert_array_equal(jax.jit(tp)(*arg), want)
+            jax.grad(lambda a: tp(a, *arg[1:]).sum())(arg[0])
+        """
+    )
+    env = {**os.environ, "TPCORE_BACKEND": "", "TPCORE_PLUGINS": ""}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
+
+
 # -- symmetry --------------------------------------------------------------------------------------
 
 
@@ -439,6 +543,42 @@ def test_wrong_or_missing_weights():
     spec = TensorProductSpec.s2grid("2x0e + 2x1o", "2x0e + 2x1o", "2x0e + 2x1o + 2x2e")
     with pytest.raises(ValueError, match="no weights"):
         build(spec)(*jarrays(*inputs(spec, np.random.default_rng(14))[:2]), jnp.zeros(3))
+
+
+@pytest.mark.parametrize(
+    "given, described, under_jit",
+    [
+        (lambda a: a.tolist(), "a builtins.list", True),  # jit passes the list on, its items traced
+        (lambda a: None, "None", True),
+        (lambda a: 2.0, "a builtins.float", False),  # jit makes a float a scalar array, refused for its shape
+    ],
+    ids=["list", "None", "float"],
+)
+def test_non_arrays_are_named_with_the_array_type_expected(given, described, under_jit):
+    tp = build(CGTP)
+    x1, x2, w = jarrays(*inputs(CGTP, np.random.default_rng(20)))
+    message = rf"^x1 is {described}, but this tensor product runs on jax arrays: pass jax arrays \(e.g. jax.numpy.asarray\(x1\)\)"
+    for f in (tp, jax.jit(tp)) if under_jit else (tp,):
+        with pytest.raises(TypeError, match=message):
+            f(given(np.asarray(x1)), x2, w)
+
+
+def test_numpy_inputs_are_jax_inputs_and_torch_tensors_are_named():
+    tp = build(CGTP)
+    x1, x2, w = inputs(CGTP, np.random.default_rng(21))
+    assert_close(tp(x1, x2, w), reference(CGTP, x1, x2, w))
+    torch = pytest.importorskip("torch")
+    with pytest.raises(TypeError, match=r"^weights is a torch.Tensor, but this tensor product runs on jax arrays"):
+        tp(x1, x2, torch.as_tensor(w))
+
+
+@pytest.mark.parametrize("dtype", ["int32", "float16", "complex64", "bool"])
+def test_dtypes_build_rejects_are_never_suggested(dtype):
+    tp = build(CGTP, dtype="float32")
+    x1, x2, w = jarrays(*inputs(CGTP, np.random.default_rng(22)), dtype="float32")
+    with pytest.raises(TypeError, match=rf"^x2 has dtype {dtype}, but this tensor product was built for float32; "
+                       r"cast x2 to float32 \(tensor products are built for float32 or float64 only\)"):  # fmt: skip
+        tp(x1, x2.astype(dtype), w)
 
 
 @pytest.mark.parametrize(

@@ -4,17 +4,22 @@
 a backend whose framework differs (torch) subclasses it. :func:`run_plan` interprets the op list on
 already flattened inputs; :class:`PlanFunction` adds input checks, batching and dtype handling
 for namespaces that follow numpy's API.
+
+Both pickle and deep-copy by what defines them. A namespace is a module, which pickle refuses, so
+:class:`ArrayOps` stores its import name; a :class:`PlanFunction` stores its spec, strategy, dtype
+and ops, and rebuilds the plan and the converted constants on load.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any, Mapping
 
 import numpy as np
 
 from tpcore.plan import Plan, lower
 from tpcore.spec import TensorProductSpec
-from tpcore.validation import check_call
+from tpcore.validation import check_array_type, check_call
 
 
 class ArrayOps:
@@ -22,6 +27,12 @@ class ArrayOps:
 
     def __init__(self, xp):
         self.xp = xp
+
+    def __getstate__(self):
+        return {**self.__dict__, "xp": self.xp.__name__}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state, xp=importlib.import_module(state["xp"]))
 
     def asarray(self, value: np.ndarray, dtype, device=None):
         """A float64/complex128/int64 constant converted once to the working dtype."""
@@ -153,8 +164,9 @@ def run_plan(plan: Plan, ops: ArrayOps, consts: Mapping[str, Any], x1, x2, w=Non
 class PlanFunction:
     """``tp(x1, x2, weights=None)`` for a numpy-like namespace: checks, batching, dtype.
 
-    Inputs are ``(..., irreps.dim)`` with broadcastable batch shapes (any, including empty);
-    ``weights`` are ``(weight_numel,)`` or ``(..., weight_numel)`` (one vector per sample).
+    Inputs are arrays of the namespace (:attr:`array_kind`) shaped ``(..., irreps.dim)`` with
+    broadcastable batch shapes (any, including empty); ``weights`` are ``(weight_numel,)`` or
+    ``(..., weight_numel)`` (one vector per sample).
     """
 
     def __init__(self, spec: TensorProductSpec, ops: ArrayOps, dtype: str, strategy: str | None = None):
@@ -164,7 +176,29 @@ class PlanFunction:
         self.dtype = np.dtype(dtype)
         self.consts = {name: ops.asarray(value, self.dtype) for name, value in self.plan.consts.items()}
 
+    def __getstate__(self):
+        return {"spec": self.spec, "ops": self.ops, "dtype": self.dtype.name, "strategy": self.plan.strategy}
+
+    def __setstate__(self, state):
+        PlanFunction.__init__(self, **state)
+
+    @property
+    def array_kind(self) -> str:
+        """The namespace whose arrays a call takes, for :func:`tpcore.validation.check_array_type`."""
+        return self.ops.xp.__name__
+
+    def check_arrays(self, x1, x2, weights=None) -> None:
+        """A TypeError naming the argument unless each input is an array of :attr:`array_kind` (weights may be None)."""
+        for name, x in (("x1", x1), ("x2", x2), ("weights", weights)):
+            if x is not None or name != "weights":
+                check_array_type(name, x, self.array_kind)
+
     def __call__(self, x1, x2, weights=None):
+        self.check_arrays(x1, x2, weights)
+        return self.evaluate(x1, x2, weights)
+
+    def evaluate(self, x1, x2, weights=None):
+        """The call on arrays of the right type: shape and dtype checks, batching, the plan."""
         xp = self.ops.xp
         call = check_call(
             self.spec,

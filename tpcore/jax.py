@@ -12,9 +12,13 @@ Ordering: inputs are read in the order of their own irreps (e3nn and e3nn-jax la
 same way, ``[mul, 2l+1]`` per block). The output is in the spec's order, which is e3nn's
 (``0o < 0e < 1o < 1e``); ``sort=True`` returns it sorted and regrouped the e3nn-jax way
 (``0e, 0o, 1o, 1e``, equal neighbours merged), as ``e3nn_jax.tensor_product`` does.
+
+:func:`tensor_product` is ``e3nn_jax.tensor_product`` with the same arguments, computed by tpcore.
 """
 
 from __future__ import annotations
+
+import functools
 
 import e3nn_jax
 import jax
@@ -23,7 +27,8 @@ import numpy as np
 
 from tpcore.adapter_specs import channelwise_spec
 from tpcore.irreps import Irreps, as_irreps, e3nn_jax_sort_key
-from tpcore.spec import VARIANTS, TensorProductSpec, check_choice
+from tpcore.spec import IRREP_NORMALIZATIONS, VARIANTS, TensorProductSpec, check_choice
+from tpcore_jax.devices import device_name
 
 
 class TensorProduct:
@@ -35,6 +40,9 @@ class TensorProduct:
     ``instructions``; ``"gtp"``/``"s2grid"``/``"mtp"`` take spherical-signal irreps with equal
     multiplicities (an input of multiplicity 1, e.g. spherical harmonics, is repeated over the
     channels) and ``weighted``. ``impl`` picks a jax implementation from tpcore's registry.
+
+    It pickles and deep-copies without its built functions (they are built again on first use,
+    on the device named at construction).
     """
 
     def __init__(
@@ -96,35 +104,164 @@ class TensorProduct:
     def _function(self, dtype):
         name = jnp.dtype(dtype).name
         if name not in self._built:
-            import tpcore.registry
-
-            # The first call may be inside a user's jit: the coefficients must be constants, not tracers.
-            with jax.ensure_compile_time_eval():
-                self._built[name] = tpcore.registry.build(self.spec, backend="jax", impl=self.impl, device=self.device, dtype=name)
+            self._built[name] = _build(self.spec, self.impl, self.device, name)
         return self._built[name]
+
+    def __getstate__(self):
+        device = device_name(self.device) if isinstance(self.device, jax.Device) else self.device
+        return {**self.__dict__, "device": device, "_built": {}}
 
     def __repr__(self) -> str:
         return f"tpcore.jax.TensorProduct({self.spec}, irreps_out={self.irreps_out}, sort={self.sort})"
 
 
-def tensor_product(x1: e3nn_jax.IrrepsArray, x2: e3nn_jax.IrrepsArray) -> e3nn_jax.IrrepsArray:
-    """Every product irrep of ``x1`` and ``x2``, unweighted: ``e3nn_jax.tensor_product(x1, x2)``.
+def _build(spec: TensorProductSpec, impl, device, dtype: str):
+    import tpcore.registry
 
-    Like e3nn-jax (``regroup_output=True``), the inputs are regrouped first and the output is sorted
-    and regrouped, so the numbers and their order are e3nn-jax's.
+    # The first call may be inside a user's jit: the coefficients must be constants, not tracers.
+    with jax.ensure_compile_time_eval():
+        return tpcore.registry.build(spec, backend="jax", impl=impl, device=device, dtype=dtype)
+
+
+def tensor_product(x1, x2, *, filter_ir_out=None, irrep_normalization: str | None = None, regroup_output: bool = True):
+    """``e3nn_jax.tensor_product(x1, x2, ...)`` computed by tpcore: every product irrep, unweighted.
+
+    The arguments and the result are e3nn-jax 0.21's: ``filter_ir_out`` (irreps, or a list of
+    irreps) keeps only those outputs; ``irrep_normalization`` is ``"component"``, ``"norm"`` or
+    ``"none"`` (None: ``e3nn_jax.config("irrep_normalization")``); ``regroup_output=True`` regroups
+    the inputs first and the sorted output after. Leading shapes broadcast and integer inputs become
+    floats. Zero flags propagate as e3nn-jax's: an output chunk is flagged when every path into it
+    has a flagged input, and a flagged chunk's data count as zeros. Given irreps instead of arrays
+    for both inputs, it returns the output irreps.
     """
-    x1, x2 = x1.regroup(), x2.regroup()
-    return _full_product(str(x1.irreps), str(x2.irreps)).apply(None, x1, x2)
+    if irrep_normalization is None:
+        irrep_normalization = e3nn_jax.config("irrep_normalization")
+    check_choice("irrep_normalization", irrep_normalization, IRREP_NORMALIZATIONS)
+    keep = _filter_key(filter_ir_out)
+    if not isinstance(x1, e3nn_jax.IrrepsArray) and not isinstance(x2, e3nn_jax.IrrepsArray):
+        irreps1, irreps2 = (_e3nn_jax_irreps(x, name) for x, name in ((x1, "x1"), (x2, "x2")))
+        if regroup_output:
+            irreps1, irreps2 = irreps1.regroup(), irreps2.regroup()
+        return _full_product(str(irreps1), str(irreps2), keep, irrep_normalization, regroup_output).irreps_out
+    for name, x in (("x1", x1), ("x2", x2)):
+        if not isinstance(x, e3nn_jax.IrrepsArray):
+            raise TypeError(f"{name} must be an e3nn_jax.IrrepsArray (or both inputs irreps); got {type(x).__name__}")
+    dtype = jnp.result_type(x1.dtype, x2.dtype)
+    if not jnp.issubdtype(dtype, jnp.floating):  # e3nn-jax: integers become the default float type
+        dtype = jnp.ones(()).dtype
+    x1, x2 = x1.astype(dtype), x2.astype(dtype)
+    if regroup_output:
+        x1, x2 = x1.regroup(), x2.regroup()
+    return _full_product(str(x1.irreps), str(x2.irreps), keep, irrep_normalization, regroup_output).apply(x1, x2)
 
 
-_FULL_PRODUCTS: dict = {}
+class _FullProduct:
+    """The unweighted product of two irreps in e3nn-jax's layout, and how zero flags pass through it.
+
+    e3nn-jax makes one chunk ``mul1*mul2 x ir`` per (chunk of x1, chunk of x2, ir in ir1 x ir2),
+    in that loop order, then stable-sorts the chunks (0e < 0o < 1o < 1e) and, with
+    ``regroup_output``, merges equal neighbours. The spec computes the chunks in loop order (chunks
+    of multiplicity 0 have no data and no path); the output is a permutation of its columns.
+    """
+
+    def __init__(self, irreps1: str, irreps2: str, keep: tuple[str, ...] | None, irrep_normalization: str, regroup: bool):
+        in1, in2 = as_irreps(irreps1, "x1.irreps"), as_irreps(irreps2, "x2.irreps")
+        chunks = [
+            (i1, i2, m1 * m2, ir)
+            for i1, (m1, ir1) in enumerate(in1)
+            for i2, (m2, ir2) in enumerate(in2)
+            for ir in ir1 * ir2
+            if keep is None or str(ir) in keep
+        ]
+        self.spec = _chunk_spec(in1, in2, chunks, irrep_normalization)
+        slices = self.spec.irreps_out.slices() if self.spec is not None else []
+        columns = iter(slices)
+        column_of = [next(columns) if mul else slice(0, 0) for _, _, mul, _ in chunks]
+        order = sorted(range(len(chunks)), key=lambda k: e3nn_jax_sort_key(chunks[k][3]))
+        self.groups = []  # (mul, ir, indices of the chunks merged into it)
+        for k in order:
+            mul, ir = chunks[k][2:]
+            if regroup and self.groups and self.groups[-1][1] == ir:
+                self.groups[-1] = (self.groups[-1][0] + mul, ir, self.groups[-1][2] + [k])
+            elif not (regroup and mul == 0):
+                self.groups.append((mul, ir, [k]))
+        self.pairs = [(i1, i2) for i1, i2, _, _ in chunks]
+        self.order = np.concatenate([np.arange(column_of[k].start, column_of[k].stop) for k in order] + [np.zeros(0, int)])
+        self.irreps_out = e3nn_jax.Irreps([(mul, str(ir)) for mul, ir, _ in self.groups])
+        self.dims = [mul * ir.dim for mul, ir, _ in self.groups]
+        self._product = TensorProduct(self.spec) if self.spec is not None else None
+
+    def zero_flags(self, flags1, flags2) -> tuple[bool, ...]:
+        """An output chunk is zero when each chunk merged into it has a zero-flagged input."""
+        return tuple(
+            all(flags1[self.pairs[k][0]] or flags2[self.pairs[k][1]] for k in chunks) for _, _, chunks in self.groups
+        )
+
+    def apply(self, x1: e3nn_jax.IrrepsArray, x2: e3nn_jax.IrrepsArray) -> e3nn_jax.IrrepsArray:
+        a1, a2 = _zeroed(x1), _zeroed(x2)
+        lead = jnp.broadcast_shapes(a1.shape[:-1], a2.shape[:-1])
+        if self._product is None:
+            out = jnp.zeros(lead + (self.irreps_out.dim,), a1.dtype)
+        else:
+            out = self._product._function(a1.dtype)(a1, a2, None)[..., self.order]
+        flags = self.zero_flags(x1.zero_flags, x2.zero_flags)
+        if any(flags):
+            out = jnp.where(_flag_mask(self.dims, flags), jnp.zeros((), out.dtype), out)
+        return e3nn_jax.IrrepsArray(self.irreps_out, out, zero_flags=flags)
 
 
-def _full_product(irreps_in1: str, irreps_in2: str) -> TensorProduct:
-    key = (irreps_in1, irreps_in2)
-    if key not in _FULL_PRODUCTS:
-        _FULL_PRODUCTS[key] = TensorProduct(irreps_in1, irreps_in2, None, mode="uvuv", sort=True)
-    return _FULL_PRODUCTS[key]
+def _chunk_spec(in1: Irreps, in2: Irreps, chunks, irrep_normalization: str) -> TensorProductSpec | None:
+    """The uvuv spec with one output block per chunk of positive multiplicity, in loop order; None without any."""
+    index1 = {i: n for n, i in enumerate(i for i, (mul, _) in enumerate(in1) if mul)}
+    index2 = {i: n for n, i in enumerate(i for i, (mul, _) in enumerate(in2) if mul)}
+    kept = [(i1, i2, mul, ir) for i1, i2, mul, ir in chunks if mul]
+    if not kept:
+        return None
+    return TensorProductSpec.cgtp(
+        Irreps([b for b in in1 if b.mul]),
+        Irreps([b for b in in2 if b.mul]),
+        Irreps([(mul, ir) for _, _, mul, ir in kept]),
+        mode="uvuv",
+        instructions=[(index1[i1], index2[i2], k, "uvuv", False) for k, (i1, i2, _, _) in enumerate(kept)],
+        irrep_normalization=irrep_normalization,
+    )
+
+
+@functools.lru_cache(maxsize=128)
+def _full_product(irreps1: str, irreps2: str, keep, irrep_normalization: str, regroup: bool) -> _FullProduct:
+    return _FullProduct(irreps1, irreps2, keep, irrep_normalization, regroup)
+
+
+def _filter_key(filter_ir_out) -> tuple[str, ...] | None:
+    """``filter_ir_out`` as e3nn-jax reads it (irreps string, Irrep, or a list of irreps), as sorted names."""
+    if filter_ir_out is None:
+        return None
+    if isinstance(filter_ir_out, (str, e3nn_jax.Irreps)):
+        irreps = [mul_ir.ir for mul_ir in e3nn_jax.Irreps(filter_ir_out)]
+    elif isinstance(filter_ir_out, e3nn_jax.Irrep):
+        irreps = [filter_ir_out]
+    else:
+        irreps = [e3nn_jax.Irrep(ir) for ir in filter_ir_out]
+    return tuple(sorted({str(ir) for ir in irreps}))
+
+
+def _e3nn_jax_irreps(value, name: str) -> e3nn_jax.Irreps:
+    try:
+        return e3nn_jax.Irreps(value)
+    except Exception as exc:
+        raise TypeError(f"{name} must be an e3nn_jax.IrrepsArray or irreps; got {value!r} ({exc})") from None
+
+
+def _zeroed(x: e3nn_jax.IrrepsArray) -> jax.Array:
+    """``x.array`` with its zero-flagged chunks set to zero: e3nn-jax skips them whatever they hold."""
+    if not any(x.zero_flags):
+        return x.array
+    mask = _flag_mask([mul_ir.dim for mul_ir in x.irreps], x.zero_flags)
+    return jnp.where(mask, jnp.zeros((), x.dtype), x.array)
+
+
+def _flag_mask(dims, flags) -> np.ndarray:
+    return np.repeat(np.asarray(flags, dtype=bool), np.asarray(dims, dtype=int)) if dims else np.zeros(0, bool)
 
 
 def _checked_array(name: str, x, irreps: Irreps) -> jax.Array:

@@ -1,15 +1,71 @@
-"""Checks of a call's shapes and dtypes against its spec, shared by every backend.
+"""Checks of a call's array types, shapes and dtypes against its spec, shared by every backend.
 
 Errors say what was expected and what arrived, naming the argument and the irreps.
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from math import prod
 from typing import Mapping
 
 from tpcore.spec import TensorProductSpec
+
+
+# The dtypes ``build`` accepts: a hint to rebuild may only name one of these.
+BUILD_DTYPES = ("float32", "float64")
+
+
+@dataclass(frozen=True)
+class ArrayKind:
+    """What a tensor product running on one namespace takes: its array types ("module.Name") and how to say so."""
+
+    types: tuple[str, ...]
+    noun: str
+    convert: str
+
+
+# Namespaces whose arrays are not ``<namespace>.ndarray``; any other (numpy, cupy) follows numpy's naming.
+ARRAY_KINDS = {
+    "jax": ArrayKind(("jax.Array", "numpy.ndarray"), "jax arrays", "jax.numpy.asarray"),  # jax takes numpy arrays too
+    "torch": ArrayKind(("torch.Tensor",), "torch tensors", "torch.as_tensor"),
+}
+
+
+def array_kind(kind: str) -> ArrayKind:
+    return ARRAY_KINDS.get(kind) or ArrayKind((f"{kind}.ndarray",), f"{kind} arrays", f"{kind}.asarray")
+
+
+def _resolve(qualified: str):
+    """The class named "module.Name" if its module is imported, else None (nothing can be an instance of it)."""
+    module, _, name = qualified.rpartition(".")
+    return getattr(sys.modules.get(module), name, None)
+
+
+def _describe(x) -> str:
+    if x is None:
+        return "None"
+    kind = type(x)
+    return f"a {kind.__module__}.{kind.__qualname__}"
+
+
+def check_array_type(name: str, x, expected_kind: str) -> None:
+    """Raise a TypeError naming ``name`` unless ``x`` is an array a tensor product on ``expected_kind`` takes.
+
+    ``expected_kind`` is the import name of the namespace the tensor product runs on: ``"numpy"``,
+    ``"cupy"``, ``"jax"`` (jax arrays, tracers included, and numpy arrays), ``"torch"`` (tensors), or
+    any module whose arrays are ``<module>.ndarray``. Frameworks are looked up in ``sys.modules``,
+    never imported: an array of a framework nobody imported cannot arrive.
+    """
+    kind = array_kind(expected_kind)
+    types = tuple(t for t in map(_resolve, kind.types) if isinstance(t, type))
+    if types and isinstance(x, types):
+        return
+    raise TypeError(
+        f"{name} is {_describe(x)}, but this tensor product runs on {kind.noun}: "
+        f"pass {kind.noun} (e.g. {kind.convert}({name}))"
+    )
 
 
 @dataclass(frozen=True)
@@ -57,10 +113,11 @@ def check_call(
     if expected_dtype is not None and dtypes:
         for name, dtype in dtypes.items():
             if dtype != expected_dtype:
-                raise TypeError(
-                    f"{name} has dtype {dtype}, but this tensor product was built for {expected_dtype}; "
-                    f"cast the input or build with dtype=\"{dtype}\""
-                )
+                if dtype in BUILD_DTYPES:
+                    fix = f'cast the input or build with dtype="{dtype}"'
+                else:
+                    fix = f"cast {name} to {expected_dtype} (tensor products are built for {' or '.join(BUILD_DTYPES)} only)"
+                raise TypeError(f"{name} has dtype {dtype}, but this tensor product was built for {expected_dtype}; {fix}")
     shapes = {"x1": x1_shape[:-1], "x2": x2_shape[:-1]}
     numel = spec.weight_numel
     per_sample = False

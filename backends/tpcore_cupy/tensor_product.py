@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 
 from tpcore.autodiff import VJPOps, backward, forward
 from tpcore.execute import PlanFunction, _dtype_name, run_plan
-from tpcore.validation import check_call
+from tpcore.validation import check_array_type, check_call
 
 
 class CupyTensorProduct(PlanFunction):
@@ -18,6 +19,9 @@ class CupyTensorProduct(PlanFunction):
     ``vjp_fn(g)`` returns the gradients of ``sum(g * out)`` as ``(g_x1, g_x2, g_weights)``, each
     shaped like its input (summed over the axes it was broadcast along); ``g_weights`` is None
     when no weights were passed. ``device`` (cupy only) is a CUDA device index, None for the current one at build time.
+
+    It pickles and deep-copies as ``(spec, namespace name, dtype, strategy, device index)``; the
+    coefficients are converted again on load, on that device.
     """
 
     def __init__(self, spec, xp, dtype, strategy: str | None = None, device: int | None = None):
@@ -26,6 +30,15 @@ class CupyTensorProduct(PlanFunction):
         self.device = device
         with self._on_device(xp):
             super().__init__(spec, VJPOps(xp), dtype, strategy)
+
+    def __getstate__(self):
+        return {"spec": self.spec, "xp": self.ops.xp.__name__, "dtype": self.dtype.name,
+                "strategy": self.plan.strategy, "device": self.device}  # fmt: skip
+
+    def __setstate__(self, state):
+        state = dict(state)
+        xp = importlib.import_module(state.pop("xp"))
+        CupyTensorProduct.__init__(self, xp=xp, **state)
 
     def __repr__(self):
         where = "" if self.device is None else f", device={self.device}"
@@ -47,7 +60,8 @@ class CupyTensorProduct(PlanFunction):
         out = tape.out.reshape(call.batch_shape + (self.spec.irreps_out.dim,))
 
         def vjp_fn(g):
-            self._check_array("g", g)
+            check_array_type("g", g, self.array_kind)
+            self._check_device("g", g)
             if tuple(g.shape) != out.shape:
                 raise ValueError(f"g has shape {tuple(g.shape)}, but the output it is the gradient of has shape {out.shape}")
             if _dtype_name(g) != self.dtype.name:
@@ -66,9 +80,10 @@ class CupyTensorProduct(PlanFunction):
     def _prepare(self, x1, x2, weights):
         """Checks, then the flat ``(Z, dim)`` inputs: ``(call, (x1, x2, weights))``."""
         xp = self.ops.xp
+        self.check_arrays(x1, x2, weights)
         for name, x in (("x1", x1), ("x2", x2), ("weights", weights)):
             if x is not None:
-                self._check_array(name, x)
+                self._check_device(name, x)
         call = check_call(
             self.spec,
             x1_shape=tuple(x1.shape),
@@ -89,13 +104,7 @@ class CupyTensorProduct(PlanFunction):
             grad = grad.reshape(call.batch_shape + grad.shape[-1:])
         return self.ops.unbroadcast(grad, tuple(original.shape))
 
-    def _check_array(self, name, x):
-        xp = self.ops.xp
-        if not isinstance(x, xp.ndarray):
-            raise TypeError(
-                f"{name} is a {type(x).__module__}.{type(x).__qualname__}, but this tensor product runs on "
-                f"{xp.__name__} arrays: pass {xp.__name__} arrays (e.g. {xp.__name__}.asarray({name}))"
-            )
+    def _check_device(self, name, x):
         if self.device is not None and x.device.id != self.device:
             raise ValueError(f"{name} is on cuda:{x.device.id}, but this tensor product was built for cuda:{self.device}")
 

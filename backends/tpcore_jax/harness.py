@@ -8,7 +8,7 @@ import numpy as np
 
 from tpcore.harness import Harness
 
-from .tensor_product import jax_device
+from .devices import jax_device
 
 
 class JaxHarness(Harness):

@@ -12,6 +12,8 @@ import numpy as np
 
 from tpcore.execute import ArrayOps
 
+from .devices import device_name, jax_device
+
 # On GPUs XLA computes float32 dots in TF32 by default (about 1e-3 relative error); the plans are
 # a few small contractions, so full float32 precision costs little and keeps tpcore's 1e-5 bound.
 PRECISION = jax.lax.Precision.HIGHEST
@@ -24,9 +26,12 @@ class JaxOps(ArrayOps):
     to inputs placed anywhere (a sharded batch included); an explicit device commits them there.
     """
 
-    def __init__(self, device: jax.Device | None = None):
+    def __init__(self, device: jax.Device | str | None = None):
         super().__init__(jnp)
-        self.device = device
+        self.device = jax_device(device)
+
+    def __reduce__(self):
+        return JaxOps, (device_name(self.device),)
 
     def asarray(self, value: np.ndarray, dtype, device=None):
         device = self.device if device is None else device

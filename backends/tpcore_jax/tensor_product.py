@@ -14,39 +14,10 @@ import numpy as np
 from tpcore.execute import PlanFunction
 from tpcore.spec import TensorProductSpec
 
+from .devices import device_name, jax_device
 from .ops import JaxOps
 
 DTYPES = ("float32", "float64")
-PLATFORMS = ("cpu", "gpu")
-
-
-def jax_device(device) -> jax.Device | None:
-    """A ``jax.Device`` from None (the default device), "cpu", "cpu:0", "gpu", "gpu:1" or a Device.
-
-    ``N`` in "gpu:N" counts the process's own devices of that platform (``jax.local_devices``).
-    """
-    if device is None or isinstance(device, jax.Device):
-        return device
-    text = str(device).strip().lower()
-    platform, _, index = text.partition(":")
-    listing = ", ".join(f"{d.platform}:{d.id}" for d in jax.devices())
-    if platform not in PLATFORMS or (index and not index.isdigit()):
-        raise ValueError(
-            f"device {device!r} is not a jax device tpcore supports; expected None, 'cpu', 'cpu:N', 'gpu' or 'gpu:N' "
-            f"(jax.devices(): {listing})"
-        )
-    try:
-        found = jax.local_devices(backend=platform)
-    except RuntimeError:  # jax raises when no backend of that platform is present
-        found = []
-    if not found:
-        raise ValueError(f"device {device!r} was requested, but jax has no {platform} device (jax.devices(): {listing})")
-    if not index:
-        return found[0]
-    if int(index) >= len(found):
-        have = ", ".join(f"{platform}:{i}" for i in range(len(found)))
-        raise ValueError(f"device {device!r} was requested, but jax has {len(found)} {platform} device(s): {have} (jax.devices(): {listing})")
-    return found[int(index)]
 
 
 def check_dtype(dtype) -> str:
@@ -70,18 +41,31 @@ class TensorProduct(PlanFunction):
     required when ``weight_numel > 0``. Inputs must have the dtype the function was built for
     (with 64-bit types off, jax turns float64 numpy inputs into float32 on entry, as for any jitted
     function). ``spec``, ``strategy``, ``weight_numel``, ``dtype`` and ``device`` describe it.
+
+    It pickles and deep-copies as ``(spec, strategy, dtype, device name)``: the constants and the
+    jitted function are rebuilt on load, on the named device of the loading process.
     """
+
+    array_kind = "jax"
 
     def __init__(self, spec: TensorProductSpec, *, strategy: str | None = None, device=None, dtype="float32"):
         self.device = jax_device(device)
         super().__init__(spec, JaxOps(self.device), check_dtype(dtype), strategy)
         # One XLA computation per input signature instead of one dispatch (and compilation) per plan
-        # op in eager use; nested in a user's jit it is inlined. Checks run while tracing, on static
-        # shapes, so their errors read the same under every transformation.
-        self._compiled = jax.jit(super().__call__)
+        # op in eager use; nested in a user's jit it is inlined. Shape and dtype checks run while
+        # tracing, on static shapes, so their errors read the same under every transformation;
+        # array types are checked before, as jit would reject a list or a torch tensor in its own words.
+        self._compiled = jax.jit(self.evaluate)
 
     def __call__(self, x1, x2, weights=None):
+        self.check_arrays(x1, x2, weights)
         return self._compiled(x1, x2, weights)
+
+    def __getstate__(self):
+        return {"spec": self.spec, "strategy": self.strategy, "dtype": self.dtype.name, "device": device_name(self.device)}
+
+    def __setstate__(self, state):
+        TensorProduct.__init__(self, **state)
 
     @property
     def strategy(self) -> str:

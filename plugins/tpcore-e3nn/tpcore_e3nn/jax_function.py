@@ -7,7 +7,8 @@ normalization conversion is in :func:`tpcore_e3nn.instructions.e3nn_jax_argument
 
 Its ``left_right`` works on one sample; the batch is a ``jax.vmap``, with the weights mapped too
 when they are per sample. The call is jitted once; checks run on static shapes while tracing, so it
-is a pure function like tpcore's own (``tp(x1, x2, weights=None)``, weights an argument).
+is a pure function like tpcore's own (``tp(x1, x2, weights=None)``, weights an argument). It
+pickles as ``(spec, dtype, device name)`` and rebuilds e3nn-jax's object and the jitted call on load.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import jax.numpy as jnp
 from e3nn_jax.legacy import FunctionalTensorProduct
 
 from tpcore.spec import TensorProductSpec
-from tpcore.validation import check_call
-from tpcore_jax.tensor_product import check_dtype, jax_device
+from tpcore.validation import check_array_type, check_call
+from tpcore_jax.devices import device_name, jax_device
+from tpcore_jax.tensor_product import check_dtype
 
 from .instructions import e3nn_jax_arguments
 
@@ -39,7 +41,16 @@ class E3nnJaxTensorProduct:
         return self.spec.weight_numel
 
     def __call__(self, x1, x2, weights=None):
+        for name, x in (("x1", x1), ("x2", x2), ("weights", weights)):
+            if x is not None or name != "weights":
+                check_array_type(name, x, "jax")
         return self._compiled(x1, x2, weights)
+
+    def __getstate__(self):
+        return {"spec": self.spec, "device": device_name(self.device), "dtype": self.dtype.name}
+
+    def __setstate__(self, state):
+        E3nnJaxTensorProduct.__init__(self, **state)
 
     def _forward(self, x1, x2, weights):
         given = {"x1": x1, "x2": x2} | ({} if weights is None else {"weights": weights})
