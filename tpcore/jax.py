@@ -19,6 +19,7 @@ same way, ``[mul, 2l+1]`` per block). The output is in the spec's order, which i
 from __future__ import annotations
 
 import functools
+from typing import NamedTuple
 
 import e3nn_jax
 import jax
@@ -26,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from tpcore.adapter_specs import channelwise_spec
-from tpcore.irreps import Irreps, as_irreps, e3nn_jax_sort_key
+from tpcore.irreps import Irrep, Irreps, as_irreps, e3nn_jax_sort_key
 from tpcore.spec import IRREP_NORMALIZATIONS, VARIANTS, TensorProductSpec, check_choice
 from tpcore_jax.devices import device_name
 
@@ -155,6 +156,15 @@ def tensor_product(x1, x2, *, filter_ir_out=None, irrep_normalization: str | Non
     return _full_product(str(x1.irreps), str(x2.irreps), keep, irrep_normalization, regroup_output).apply(x1, x2)
 
 
+class _Chunk(NamedTuple):
+    """One output chunk of e3nn-jax's full product: ``mul x ir`` from chunk ``i1`` of x1 and ``i2`` of x2."""
+
+    i1: int
+    i2: int
+    mul: int
+    ir: Irrep
+
+
 class _FullProduct:
     """The unweighted product of two irreps in e3nn-jax's layout, and how zero flags pass through it.
 
@@ -166,36 +176,24 @@ class _FullProduct:
 
     def __init__(self, irreps1: str, irreps2: str, keep: tuple[str, ...] | None, irrep_normalization: str, regroup: bool):
         in1, in2 = as_irreps(irreps1, "x1.irreps"), as_irreps(irreps2, "x2.irreps")
-        chunks = [
-            (i1, i2, m1 * m2, ir)
+        self.chunks = [
+            _Chunk(i1, i2, m1 * m2, ir)
             for i1, (m1, ir1) in enumerate(in1)
             for i2, (m2, ir2) in enumerate(in2)
             for ir in ir1 * ir2
             if keep is None or str(ir) in keep
         ]
-        self.spec = _chunk_spec(in1, in2, chunks, irrep_normalization)
-        slices = self.spec.irreps_out.slices() if self.spec is not None else []
-        columns = iter(slices)
-        column_of = [next(columns) if mul else slice(0, 0) for _, _, mul, _ in chunks]
-        order = sorted(range(len(chunks)), key=lambda k: e3nn_jax_sort_key(chunks[k][3]))
-        self.groups = []  # (mul, ir, indices of the chunks merged into it)
-        for k in order:
-            mul, ir = chunks[k][2:]
-            if regroup and self.groups and self.groups[-1][1] == ir:
-                self.groups[-1] = (self.groups[-1][0] + mul, ir, self.groups[-1][2] + [k])
-            elif not (regroup and mul == 0):
-                self.groups.append((mul, ir, [k]))
-        self.pairs = [(i1, i2) for i1, i2, _, _ in chunks]
-        self.order = np.concatenate([np.arange(column_of[k].start, column_of[k].stop) for k in order] + [np.zeros(0, int)])
-        self.irreps_out = e3nn_jax.Irreps([(mul, str(ir)) for mul, ir, _ in self.groups])
-        self.dims = [mul * ir.dim for mul, ir, _ in self.groups]
-        self._product = TensorProduct(self.spec) if self.spec is not None else None
+        self.spec = _chunk_spec(in1, in2, self.chunks, irrep_normalization)
+        self._product = None if self.spec is None else TensorProduct(self.spec)
+        starts = np.cumsum([0] + [c.mul * c.ir.dim for c in self.chunks])
+        order = sorted(range(len(self.chunks)), key=lambda k: e3nn_jax_sort_key(self.chunks[k].ir))
+        self.order = np.concatenate([np.arange(starts[k], starts[k + 1]) for k in order] + [np.zeros(0, int)])
+        self.groups = _groups(self.chunks, order, regroup)
+        self.irreps_out = e3nn_jax.Irreps([(sum(self.chunks[k].mul for k in g), str(self.chunks[g[0]].ir)) for g in self.groups])
 
     def zero_flags(self, flags1, flags2) -> tuple[bool, ...]:
         """An output chunk is zero when each chunk merged into it has a zero-flagged input."""
-        return tuple(
-            all(flags1[self.pairs[k][0]] or flags2[self.pairs[k][1]] for k in chunks) for _, _, chunks in self.groups
-        )
+        return tuple(all(flags1[self.chunks[k].i1] or flags2[self.chunks[k].i2] for k in group) for group in self.groups)
 
     def apply(self, x1: e3nn_jax.IrrepsArray, x2: e3nn_jax.IrrepsArray) -> e3nn_jax.IrrepsArray:
         a1, a2 = _zeroed(x1), _zeroed(x2)
@@ -206,11 +204,25 @@ class _FullProduct:
             out = self._product._function(a1.dtype)(a1, a2, None)[..., self.order]
         flags = self.zero_flags(x1.zero_flags, x2.zero_flags)
         if any(flags):
-            out = jnp.where(_flag_mask(self.dims, flags), jnp.zeros((), out.dtype), out)
+            out = jnp.where(_flag_mask([mul_ir.dim for mul_ir in self.irreps_out], flags), jnp.zeros((), out.dtype), out)
         return e3nn_jax.IrrepsArray(self.irreps_out, out, zero_flags=flags)
 
 
-def _chunk_spec(in1: Irreps, in2: Irreps, chunks, irrep_normalization: str) -> TensorProductSpec | None:
+def _groups(chunks: list[_Chunk], order: list[int], regroup: bool) -> list[list[int]]:
+    """The chunks (indices) of each output chunk, in sorted ``order``; regrouped, equal neighbours
+    merge and multiplicity-0 chunks vanish, as in ``e3nn_jax.Irreps.regroup``."""
+    if not regroup:
+        return [[k] for k in order]
+    groups: list[list[int]] = []
+    for k in order:
+        if groups and chunks[groups[-1][0]].ir == chunks[k].ir:
+            groups[-1].append(k)
+        elif chunks[k].mul:
+            groups.append([k])
+    return groups
+
+
+def _chunk_spec(in1: Irreps, in2: Irreps, chunks: list[_Chunk], irrep_normalization: str) -> TensorProductSpec | None:
     """The uvuv spec with one output block per chunk of positive multiplicity, in loop order; None without any."""
     index1 = {i: n for n, i in enumerate(i for i, (mul, _) in enumerate(in1) if mul)}
     index2 = {i: n for n, i in enumerate(i for i, (mul, _) in enumerate(in2) if mul)}
