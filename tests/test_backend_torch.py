@@ -544,3 +544,12 @@ def test_distributed_data_parallel_matches_single_process(tmp_path):
     for name, value in single.items():
         assert not torch.equal(value, initial[name])  # training moved it
         assert float((ddp[name] - value).abs().max()) <= 1e-6, name
+
+
+@pytest.mark.parametrize("bad", [np.zeros((2, 13)), [[0.0] * 13] * 2, None, 1.5], ids=["numpy", "list", "None", "float"])
+def test_wrong_array_type_names_the_argument_and_the_expected_type(bad):
+    tp = build(CGTP)
+    assert CGTP.irreps_in1.dim == 13
+    x2 = tensor(np.zeros((2, CGTP.irreps_in2.dim)))
+    with pytest.raises(TypeError, match=r"x1 is .*runs on torch tensors"):
+        tp(bad, x2)

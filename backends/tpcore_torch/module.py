@@ -22,7 +22,7 @@ import torch
 
 from tpcore.plan import lower
 from tpcore.spec import TensorProductSpec
-from tpcore.validation import check_call
+from tpcore.validation import check_array_type, check_call
 
 from .codegen import buffer_name, compile_plan, keep_constants_out_of_state_dict
 from .dtypes import COMPLEX, torch_dtype
@@ -174,11 +174,7 @@ class TensorProduct(torch.nn.Module):
         """The full check of a call (shapes, broadcasting, dtypes, devices), with errors naming each."""
         given = {"x1": x1, "x2": x2} | ({} if weights is None else {"weights": weights})
         for name, value in given.items():
-            if not isinstance(value, torch.Tensor):
-                raise TypeError(
-                    f"{name} is a {type(value).__module__}.{type(value).__qualname__}, but this tensor product is a "
-                    f"torch module; pass a torch.Tensor (convert with torch.as_tensor({name}, dtype={self.dtype}))"
-                )
+            check_array_type(name, value, "torch")
         module_device = self.device
         for name, tensor in given.items():
             if tensor.device != module_device:
