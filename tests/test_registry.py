@@ -280,13 +280,139 @@ def test_duplicate_implementation_names_both_plugins(entry_points):
         register_plugin(make_plugin(impls=[impl("cpu", "dense")]), name="extra")
 
 
-def test_duplicate_between_entry_points_names_both_distributions(entry_points):
+def test_a_conflicting_entry_point_is_disabled_and_the_first_one_kept(entry_points):
     for dist in ("tpcore", "tpcore-fork"):
-        plugin = make_plugin([Backend("torch", usable)])
+        plugin = make_plugin([Backend("torch", usable)], [impl("torch", dist)])
         entry_points.append(FakeEntryPoint(f"torch-{dist}", "x", FakeDist(dist, "1.0"), plugin))
-    with pytest.raises(PluginRegistrationError) as e:
-        get_registry()
-    assert "(tpcore 1.0)" in str(e.value) and "(tpcore-fork 1.0)" in str(e.value)
+    plugins = {p.name: p for p in get_registry().plugins}
+    fork = plugins["torch-tpcore-fork"]
+    assert fork.status == "conflict" and fork.backends == [] and fork.implementations == []
+    assert fork.error.startswith("backend 'torch' is already registered by plugin 'torch-tpcore' (tpcore 1.0), "
+                                 "so this plugin is disabled; uninstall one of the two distributions")
+    assert [i.key for i in get_registry().implementations()] == ["torch/cgtp/tpcore"]
+    assert select(CGTP).key == "torch/cgtp/tpcore"
+
+
+def _write_module(tmp_path, tpcore_env, name, body):
+    (tmp_path / f"{name}.py").write_text(inspect.cleandoc(body))
+    tpcore_env.syspath_prepend(str(tmp_path))
+    sys.modules.pop(name, None)
+
+
+NUMPY_LIKE = FakeEntryPoint("numpy", "tpcore_numpy.plugin", FakeDist("tpcore", "0.1.0"),
+                            make_plugin([Backend("numpy", usable, priority=90)], [impl("numpy", "dense")]))
+
+
+COPYCATS = {
+    "backend": 'register_backends(register):\n    register(Backend("numpy", lambda: None))',
+    "implementation": 'register_implementations(register):\n'
+                      '    register(Implementation("numpy", "cgtp", "dense", lambda s, **k: None, Capabilities()))',
+}
+
+
+@pytest.mark.parametrize("what", COPYCATS)
+def test_a_tpcore_plugins_module_taking_a_registered_name_is_disabled_not_fatal(entry_points, tpcore_env, tmp_path,
+                                                                                 capsys, what):
+    """Issue 16 item 3: every build raised PluginRegistrationError, even ``backend="numpy"``."""
+    entry_points.append(NUMPY_LIKE)
+    header = "from tpcore import hookimpl\nfrom tpcore.registry import Backend, Capabilities, Implementation\n\n"
+    _write_module(tmp_path, tpcore_env, "copycat_plugin", header + "@hookimpl\ndef tpcore_" + COPYCATS[what])
+    tpcore_env.setenv("TPCORE_PLUGINS", "copycat_plugin")
+    assert build(CGTP, backend="numpy") == ("built", CGTP, None, "float32")
+    assert build(CGTP) == ("built", CGTP, None, "float32")
+    copycat = {p.name: p for p in get_registry().plugins}["copycat_plugin"]
+    assert copycat.status == "conflict"
+    assert "already registered by plugin 'numpy' (tpcore 0.1.0), so this plugin is disabled" in copycat.error
+    assert copycat.error.endswith("remove copycat_plugin from TPCORE_PLUGINS to silence this")
+    from tpcore.cli import main
+
+    assert main(["backends"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.split()[:2] == ["copycat_plugin", "conflict"])
+    assert "already registered by plugin 'numpy'" in row
+
+
+def test_tpcore_plugins_load_even_when_autoload_is_disabled(entry_points, tpcore_env, tmp_path):
+    _write_module(tmp_path, tpcore_env, "explicit_plugin", """
+        from tpcore import hookimpl
+        from tpcore.registry import Backend
+
+        @hookimpl
+        def tpcore_register_backends(register):
+            register(Backend("explicit", lambda: None))
+    """)
+    tpcore_env.setenv("TPCORE_PLUGINS", "explicit_plugin")
+    tpcore_env.setenv("TPCORE_DISABLE_PLUGIN_AUTOLOAD", "1")
+    assert "explicit" in get_registry().backends
+
+
+def test_implementations_may_name_a_backend_of_a_later_plugin_of_the_same_load(entry_points):
+    entry_points.append(FakeEntryPoint("extras", "x", FakeDist("extras", "1.0"), make_plugin(impls=[impl("late")])))
+    entry_points.append(FakeEntryPoint("late", "x", FakeDist("late", "1.0"), make_plugin([Backend("late", usable)])))
+    assert [i.key for i in get_registry().implementations()] == ["late/cgtp/dense"]
+    assert {p.name: p for p in get_registry().plugins}["extras"].implementations == ["late/cgtp/dense"]
+
+
+@pytest.mark.parametrize("answer, reason", [
+    ("", "empty: not usable (its probe returned an empty reason)"),
+    ("  \n ", "empty: not usable (its probe returned an empty reason)"),
+    (False, "empty: its probe returned False; a probe returns None when usable, else a reason string"),
+])
+def test_a_probe_answering_an_empty_or_odd_reason_makes_the_backend_unusable(entry_points, capsys, answer, reason):
+    """Issue 16 item 2: a probe returning "" raised IndexError in every selection and in `tpcore backends`."""
+    add_backend("cpu", priority=50)
+    add_backend("empty", priority=1, probe=lambda: answer)
+    assert get_registry().reason("empty") == reason
+    assert default_backend() == "cpu" and select(CGTP).backend == "cpu"
+    from tpcore.cli import main
+
+    assert main(["backends"]) == 0
+    assert reason in capsys.readouterr().out
+
+
+def test_a_plugin_calling_sys_exit_at_import_is_a_failed_plugin(entry_points, tpcore_env, tmp_path):
+    """Issue 16 item 14: ``sys.exit(3)`` in a plugin ended `tpcore backends` and made build raise SystemExit."""
+    _write_module(tmp_path, tpcore_env, "exiting_plugin", "import sys\nsys.exit(3)")
+    entry_points.append(NUMPY_LIKE)
+    tpcore_env.setenv("TPCORE_PLUGINS", "exiting_plugin")
+    assert build(CGTP) == ("built", CGTP, None, "float32")
+    info = {p.name: p for p in get_registry().plugins}["exiting_plugin"]
+    assert info.status == "failed"
+    assert info.error == "failed to import exiting_plugin: SystemExit: the plugin called sys.exit(3)"
+
+
+def test_sys_exit_in_a_hook_or_a_probe_is_recorded(entry_points):
+    class Exits:
+        @hookimpl
+        def tpcore_register_backends(self, register):
+            raise SystemExit(4)
+
+    info = register_plugin(Exits(), name="exits")
+    assert info.error == "tpcore_register_backends raised SystemExit: the plugin called sys.exit(4)"
+    add_backend("cpu", probe=lambda: sys.exit("no"))
+    assert get_registry().reason("cpu") == "cpu: probe raised SystemExit: the plugin called sys.exit('no')"
+
+
+@pytest.mark.parametrize("harness, message", [
+    (None, "registers no harness"),
+    (lambda: 1 / 0, "its harness factory raised ZeroDivisionError: division by zero"),
+])
+def test_a_missing_or_broken_harness_is_a_backend_error(entry_points, harness, message):
+    add_backend("cpu", harness=harness)
+    with pytest.raises(BackendUnavailableError, match=message):
+        get_registry().harness("cpu")
+
+
+def test_the_register_callback_only_works_inside_the_hook(entry_points):
+    kept = []
+
+    class Keeps:
+        @hookimpl
+        def tpcore_register_backends(self, register):
+            kept.append(register)
+
+    register_plugin(Keeps(), name="keeps")
+    with pytest.raises(PluginRegistrationError, match="after its hook returned"):
+        kept[0](Backend("late", usable))
 
 
 @pytest.mark.parametrize("raise_in", ["backends", "implementations"])
@@ -316,7 +442,9 @@ def test_misspelled_hook_is_a_plugin_error(entry_points):
             pass
 
     info = register_plugin(Plugin(), name="typo")
-    assert "unknown hook(s) tpcore_register_backend" in info.error
+    assert info.error == ("implements unknown hook(s) tpcore_register_backend; tpcore's hooks are "
+                          "tpcore_register_backends, tpcore_register_implementations (tpcore/hookspecs.py)")
+    assert get_registry()._pm.get_plugin("typo") is None  # pm.check_pending found it; it was unregistered
 
 
 def test_implementation_for_an_unregistered_backend_is_skipped_with_a_note(entry_points):

@@ -8,9 +8,10 @@ through the ``TPCORE_PLUGINS`` environment variable, or through
 Both hooks use the register style: they receive a ``register`` callback and call it once per
 object, so a plugin reads like a declaration and an error names the plugin that caused it.
 
-Hooks are called once per plugin when the registry is first used (not at ``import tpcore``):
-first ``tpcore_register_backends`` of every plugin, then ``tpcore_register_implementations``
-of every plugin, so an implementation may name a backend registered by another plugin.
+Both hooks are pluggy ``historic`` hooks: each plugin's hooks are called once, when the plugin is
+registered (when the registry is first used, never at ``import tpcore``, or at
+:func:`~tpcore.registry.register_plugin`). What they register is committed once every plugin of
+the load has run, so an implementation may name a backend that another plugin registers.
 """
 
 from __future__ import annotations
@@ -28,16 +29,17 @@ hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
-@hookspec
+@hookspec(historic=True)
 def tpcore_register_backends(register: Callable[["Backend"], None]) -> None:
     """Register the backends (array frameworks) this plugin provides.
 
-    Called once per plugin, the first time the registry is used, before any
-    ``tpcore_register_implementations``. Not ``firstresult``: every plugin's implementation runs.
+    Called once per plugin, when the plugin is registered (``historic``: a plugin registered at run
+    time is called too). Not ``firstresult``: every plugin's implementation runs.
 
     :param register: call ``register(Backend(...))`` once per backend. A backend's ``name`` is
-        global: registering a name that another plugin registered raises
-        :class:`tpcore.errors.PluginRegistrationError` naming both plugins.
+        global: a plugin registering a name that an earlier plugin took is disabled as a whole, with
+        a reason naming both that ``tpcore backends`` lists (``register_plugin`` raises
+        :class:`tpcore.errors.PluginRegistrationError` instead).
     :return: nothing; the return value is ignored.
 
     ``Backend.probe`` is how tpcore tells whether the backend is usable: a callable that returns
@@ -51,17 +53,19 @@ def tpcore_register_backends(register: Callable[["Backend"], None]) -> None:
     """
 
 
-@hookspec
+@hookspec(historic=True)
 def tpcore_register_implementations(register: Callable[["Implementation"], None]) -> None:
     """Register implementations of tensor-product variants on registered backends.
 
-    Called once per plugin, after every plugin's ``tpcore_register_backends``, so a plugin may add
-    implementations to a backend that another plugin registered (e.g. an e3nn plugin adding a
-    ``cgtp`` implementation to the ``torch`` backend). Not ``firstresult``.
+    Called once per plugin, when the plugin is registered, right after its
+    ``tpcore_register_backends`` (``historic``). A plugin may add implementations to a backend that
+    another plugin registers (e.g. an e3nn plugin adding a ``cgtp`` implementation to the ``torch``
+    backend): the backend is looked up once every plugin of the load has registered. Not
+    ``firstresult``.
 
     :param register: call ``register(Implementation(...))`` once per implementation. The triple
-        ``(backend, variant, name)`` is global: a second registration of it raises
-        :class:`tpcore.errors.PluginRegistrationError` naming both plugins.
+        ``(backend, variant, name)`` is global: a plugin registering one that an earlier plugin took
+        is disabled as a whole, as for backends.
     :return: nothing; the return value is ignored.
 
     ``Implementation.factory(spec, *, device, dtype)`` builds the tensor product for a spec; it is

@@ -5,12 +5,17 @@ Plugins are found the first time the registry is used (never at ``import tpcore`
 1. every entry point of the ``tpcore`` group (first-party backends use it too), unless
    ``TPCORE_DISABLE_PLUGIN_AUTOLOAD`` is set to a true value, in which case only the entry points of
    the ``tpcore`` distribution itself are loaded;
-2. the modules named, comma-separated, in ``TPCORE_PLUGINS``;
+2. the modules named, comma-separated, in ``TPCORE_PLUGINS``: an explicit request, so they are
+   loaded whatever ``TPCORE_DISABLE_PLUGIN_AUTOLOAD`` says (unset the variable to drop them);
 3. later, whatever :func:`register_plugin` adds at run time.
 
-A plugin that fails to import or to register is recorded with its error and contributes nothing;
-``tpcore backends`` shows it. Two plugins registering the same backend or implementation is an
-ambiguity tpcore cannot resolve, so it raises :class:`PluginRegistrationError` naming both.
+The hooks are pluggy ``historic`` hooks: a plugin's hooks run when it is registered, whether at
+load or at run time. A plugin that fails to import (``sys.exit()`` included), implements an
+unknown hook, or whose hook raises is recorded with its error and contributes nothing;
+``tpcore backends`` shows it. When a loaded plugin registers a backend name or implementation key
+that an earlier one took, the later plugin is disabled as a whole (status ``conflict``, the reason
+naming both) and everything else keeps working; :func:`register_plugin` raises
+:class:`PluginRegistrationError` instead, since its caller can act on it.
 
 Selection (:func:`select`, :func:`build`): ``backend=None`` means ``TPCORE_BACKEND`` if set, else
 the usable backends by ``priority`` (ties by name), taking the first that has an implementation of
@@ -48,7 +53,6 @@ DTYPES = ("float32", "float64")
 ENV_BACKEND = "TPCORE_BACKEND"
 ENV_PLUGINS = "TPCORE_PLUGINS"
 ENV_DISABLE_AUTOLOAD = "TPCORE_DISABLE_PLUGIN_AUTOLOAD"
-SOURCE_ENV = "TPCORE_PLUGINS"
 SOURCE_RUNTIME = "registered at runtime"
 _FALSE_VALUES = ("", "0", "false", "no", "off")
 
@@ -147,12 +151,16 @@ class PluginInfo:
     module: str | None = None
     loaded: bool = True
     error: str | None = None
+    #: disabled because it registered a backend or implementation name another plugin had taken
+    conflict: bool = False
     notes: list[str] = field(default_factory=list)
     backends: list[str] = field(default_factory=list)
     implementations: list[str] = field(default_factory=list)
 
     @property
     def status(self) -> str:
+        if self.conflict:
+            return "conflict"
         return "failed" if self.error else ("loaded" if self.loaded else "skipped")
 
 
@@ -178,18 +186,25 @@ class Registry:
         self._plugins: dict[str, PluginInfo] = {}
         self._backends: dict[str, Backend] = {}
         self._impls: dict[str, Implementation] = {}
-        self._owner: dict[str, str] = {}  # backend name or implementation key -> plugin name
+        self._backend_owner: dict[str, str] = {}  # backend name -> plugin name
+        self._impl_owner: dict[str, str] = {}  # implementation key -> plugin name
         self._reasons: dict[str, str | None] = {}
         self._harnesses: dict[str, Any] = {}
         self._lock = threading.RLock()
+        self._staging: _Staged | None = None  # the plugin being registered
+        self._pm.add_hookcall_monitoring(self._before_hook, lambda *_: None)
+        # The hooks are historic: every plugin registered from now on, at load or at run time, has
+        # its hooks called at once with this callback.
+        for hook, kind in _HOOKS.items():
+            getattr(self._pm.hook, hook).call_historic(kwargs={"register": partial(self._stage, kind)})
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None) -> "Registry":
         """A registry with the entry-point plugins and ``TPCORE_PLUGINS`` loaded."""
         environ = os.environ if environ is None else environ
         registry = cls()
-        autoload = _truthy(environ.get(ENV_DISABLE_AUTOLOAD)) is False
-        added = []
+        autoload = not _truthy(environ.get(ENV_DISABLE_AUTOLOAD))
+        staged = []
         for ep in _entry_points():
             dist = getattr(ep, "dist", None)
             source = f"{dist.name} {dist.version}" if dist is not None else "entry point"
@@ -197,11 +212,11 @@ class Registry:
                 note = f"not loaded: {ENV_DISABLE_AUTOLOAD} is set"
                 registry._plugins[_unique(registry._plugins, ep.name)] = PluginInfo(ep.name, source, ep.value, False, notes=[note])
                 continue
-            added += registry._add(ep.name, source, ep.value, ep.load)
+            staged.append(registry._add(ep.name, source, ep.value, ep.load))
         for module in (m.strip() for m in environ.get(ENV_PLUGINS, "").split(",")):
-            if module:
-                added += registry._add(module, SOURCE_ENV, module, lambda m=module: importlib.import_module(m))
-        registry._collect(added)
+            if module:  # an explicit request: loaded whatever TPCORE_DISABLE_PLUGIN_AUTOLOAD says
+                staged.append(registry._add(module, ENV_PLUGINS, module, lambda m=module: importlib.import_module(m)))
+        registry._commit([s for s in staged if s is not None])
         return registry
 
     # -- what is registered ---------------------------------------------------------------------
@@ -230,9 +245,9 @@ class Registry:
             if backend not in self._reasons:
                 try:
                     answer = self._backends[backend].probe()
-                except Exception as exc:  # a broken probe makes its backend unusable, nothing more
-                    answer = f"{backend}: probe raised {type(exc).__name__}: {exc}"
-                self._reasons[backend] = None if answer is None else str(answer).strip().splitlines()[0]
+                except (Exception, SystemExit) as exc:  # a broken probe makes its backend unusable, nothing more
+                    answer = f"{backend}: probe raised {_exception_line(exc)}"
+                self._reasons[backend] = _probe_reason(backend, answer)
             return self._reasons[backend]
 
     def available(self) -> list[str]:
@@ -241,7 +256,7 @@ class Registry:
     def status(self) -> list[BackendStatus]:
         """One row per registered backend, in default order: usable, reason, plugin, implementations."""
         return [
-            BackendStatus(b, self.reason(name) is None, self.reason(name), self._plugins[self._owner[name]],
+            BackendStatus(b, self.reason(name) is None, self.reason(name), self._plugins[self._backend_owner[name]],
                           tuple(self.implementations(name)))
             for name, b in self.backends.items()
         ]
@@ -276,7 +291,13 @@ class Registry:
                         f"backend {backend!r} registers no harness (Backend(harness=...)), so generic code "
                         "(tpcore check, tpcore report, asv) cannot drive it"
                     )
-                self._harnesses[backend] = factory()
+                try:
+                    self._harnesses[backend] = factory()
+                except (Exception, SystemExit) as exc:
+                    raise BackendUnavailableError(
+                        f"backend {backend!r}: its harness factory raised {_exception_line(exc)}, so generic code "
+                        "(tpcore check, tpcore report, asv) cannot drive it"
+                    ) from exc
             return self._harnesses[backend]
 
     def _resolve(self, spec, backend, impl, device, dtype) -> tuple[Implementation, str | None, str]:
@@ -356,7 +377,7 @@ class Registry:
         lines = [f"  {n}: {self._usable_phrase(n)}" for n in (self.backends if names is None else names)]
         if names is None:
             lines = lines or ["  none"]
-            lines += [f"  (plugin {p.name!r} from {p.source} failed: {p.error})" for p in self.plugins if p.error]
+            lines += [f"  (plugin {p.name!r} from {p.source} {p.status}: {p.error})" for p in self.plugins if p.error]
         return "\n".join(lines)
 
     # -- plugins --------------------------------------------------------------------------------
@@ -369,105 +390,146 @@ class Registry:
             name = name or getattr(plugin, "__name__", None) or f"{type(plugin).__qualname__}-{id(plugin):x}"
             if name in self._plugins:
                 raise PluginRegistrationError(f"a plugin named {name!r} is already loaded (from {self._plugins[name].source})")
-            added = self._add(name, SOURCE_RUNTIME, getattr(plugin, "__module__", None), lambda: plugin)
-            try:
-                self._collect(added)
-            except PluginRegistrationError:
-                if self._pm.is_registered(plugin):
-                    self._pm.unregister(plugin)
-                del self._plugins[name]
-                raise
+            staged = self._add(name, SOURCE_RUNTIME, getattr(plugin, "__module__", None), lambda: plugin)
+            if staged is not None:
+                clash = self._clash(staged)
+                if clash is not None:
+                    self._pm.unregister(name=name)
+                    del self._plugins[name]
+                    what, key, other = clash
+                    a, b = self._plugins[other] if other != name else None, PluginInfo(name, SOURCE_RUNTIME)
+                    first = f"by plugin {a.name!r} ({a.source})" if a else f"by plugin {name!r} itself"
+                    raise PluginRegistrationError(
+                        f"{what} {key!r} is registered twice:\n  {first}\n  by plugin {b.name!r} ({b.source})\n"
+                        "register it under another name, or do not register the other plugin"
+                    )
+                self._commit([staged])
             return self._plugins[name]
 
-    def _add(self, name: str, source: str, module: str | None, load: Callable[[], Any]) -> list[str]:
-        """Import and register one plugin with pluggy; record failures. Returns [name] on success."""
+    def _add(self, name: str, source: str, module: str | None, load: Callable[[], Any]) -> _Staged | None:
+        """Import one plugin and register it with pluggy, which runs its (historic) hooks at once.
+
+        Returns what its hooks registered, not yet committed; None, with the reason recorded on its
+        :class:`PluginInfo`, if it failed (then it is unregistered again and contributes nothing).
+        """
         info = PluginInfo(name, source, module)
         if name in self._plugins:
             info.name = _unique(self._plugins, name)
             info.error = f"a plugin named {name!r} is already loaded (from {self._plugins[name].source})"
         self._plugins[info.name] = info
         if info.error:
-            return []
+            return None
         try:
             plugin = load()
-        except Exception as exc:
-            info.error = f"failed to import {module or name}: {type(exc).__name__}: {exc}"
-            return []
+        except (Exception, SystemExit) as exc:  # sys.exit() in a plugin must not end the program
+            info.error = f"failed to import {module or name}: {_exception_line(exc)}"
+            return None
         if self._pm.is_registered(plugin):
             info.loaded = False
             info.notes.append(f"already loaded as plugin {self._pm.get_name(plugin)!r}")
-            return []
+            return None
+        staged = self._staging = _Staged(name)
         try:
             self._pm.register(plugin, name=name)
-        except Exception as exc:
-            info.error = f"failed to register: {type(exc).__name__}: {exc}"
-            return []
-        unknown = [hc.name for hc in self._pm.get_hookcallers(plugin) or [] if not hc.has_spec()]
-        if unknown:
-            self._pm.unregister(plugin)
-            info.error = f"implements unknown hook(s) {', '.join(unknown)}; tpcore's hooks are in tpcore/hookspecs.py"
-            return []
-        return [name]
-
-    def _collect(self, names: list[str]) -> None:
-        """Call the register hooks of the named plugins, check the result, then commit it atomically."""
-        staged: dict[str, tuple[list, list]] = {n: ([], []) for n in names}
-        for index, (hook, kind) in enumerate(
-            (("tpcore_register_backends", Backend), ("tpcore_register_implementations", Implementation))
-        ):
-            for hi in getattr(self._pm.hook, hook).get_hookimpls():
-                info = self._plugins.get(hi.plugin_name)
-                if hi.plugin_name not in staged or info.error:
-                    continue
-                try:
-                    hi.function(**{arg: _register_callback(staged[hi.plugin_name][index], kind) for arg in hi.argnames})
-                except Exception as exc:
-                    info.error = f"{hook} raised {type(exc).__name__}: {exc}"
-        staged = {n: s for n, s in staged.items() if not self._plugins[n].error}
-        new_backends: dict[str, str] = {}
-        for plugin, (backends, _) in staged.items():
-            for b in backends:
-                self._check_unique("backend", b.name, plugin, new_backends)
-                new_backends[b.name] = plugin
-        new_impls: dict[str, str] = {}
-        kept: dict[str, list[Implementation]] = {}
-        for plugin, (_, impls) in staged.items():
-            kept[plugin] = []
-            for i in impls:
-                if i.backend not in self._backends and i.backend not in new_backends:
-                    self._plugins[plugin].notes.append(
-                        f"skipped implementation {i.key}: no loaded plugin registers backend {i.backend!r}"
-                    )
-                    continue
-                self._check_unique("implementation", i.key, plugin, new_impls)
-                new_impls[i.key] = plugin
-                kept[plugin].append(i)
-        for plugin, (backends, _) in staged.items():
-            for b in backends:
-                self._backends[b.name], self._owner[b.name] = b, plugin
-                self._plugins[plugin].backends.append(b.name)
-            for i in kept[plugin]:
-                self._impls[i.key], self._owner[i.key] = i, plugin
-                self._plugins[plugin].implementations.append(i.key)
-
-    def _check_unique(self, what: str, key: str, plugin: str, new: dict[str, str]) -> None:
-        other = self._owner.get(key) or new.get(key)
-        if other is not None:
-            a, b = self._plugins[other], self._plugins[plugin]
-            raise PluginRegistrationError(
-                f"{what} {key!r} is registered twice:\n"
-                f"  by plugin {a.name!r} ({a.source})\n  by plugin {b.name!r} ({b.source})\n"
-                "uninstall or disable one of them (TPCORE_DISABLE_PLUGIN_AUTOLOAD=1 loads only tpcore's own)"
+            self._pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            unknown = [hc.name for hc in self._pm.get_hookcallers(plugin) or [] if not hc.has_spec()]
+            info.error = (
+                f"implements unknown hook(s) {', '.join(unknown)}; tpcore's hooks are {', '.join(_HOOKS)} "
+                "(tpcore/hookspecs.py)" if unknown else f"failed to register: {exc}"
             )
+        except (Exception, SystemExit) as exc:
+            info.error = f"{staged.hook or 'registration'} raised {_exception_line(exc)}"
+        finally:
+            self._staging = None
+        if info.error:
+            if self._pm.get_plugin(name) is not None:
+                self._pm.unregister(name=name)
+            return None
+        return staged
 
-
-def _register_callback(bucket: list, kind: type) -> Callable[[Any], None]:
-    def register(obj):
+    def _stage(self, kind: type, obj: Any) -> None:
+        """The ``register`` callback the hooks receive: collects ``obj`` for the plugin being registered."""
         if not isinstance(obj, kind):
             raise TypeError(f"register() expects a tpcore.registry.{kind.__name__}, got {type(obj).__name__}")
-        bucket.append(obj)
+        if self._staging is None:
+            raise PluginRegistrationError("register() was called after its hook returned; call it inside the hook")
+        (self._staging.backends if kind is Backend else self._staging.implementations).append(obj)
 
-    return register
+    def _before_hook(self, hook_name: str, hook_impls, kwargs) -> None:
+        if self._staging is not None:
+            self._staging.hook = hook_name
+
+    def _clash(self, staged: _Staged) -> tuple[str, str, str] | None:
+        """``(what, key, owner)`` of the first name ``staged`` registers that is taken, or None."""
+        mine: set[tuple[str, str]] = set()
+        for what, keys, owners in (("backend", [b.name for b in staged.backends], self._backend_owner),
+                                   ("implementation", [i.key for i in staged.implementations], self._impl_owner)):
+            for key in keys:
+                if key in owners:
+                    return what, key, owners[key]
+                if (what, key) in mine:
+                    return what, key, staged.plugin
+                mine.add((what, key))
+        return None
+
+    def _commit(self, batch: list[_Staged]) -> None:
+        """Add the staged registrations, in order; a later plugin registering a taken name is disabled.
+
+        Implementations are checked against the backends once the whole batch is in, so a plugin may
+        add implementations to a backend that a plugin later in the batch registers.
+        """
+        for staged in batch:
+            info, clash = self._plugins[staged.plugin], self._clash(staged)
+            if clash is not None:
+                what, key, other = clash
+                info.conflict = True
+                info.error = f"{what} {key!r} is already registered by " + (
+                    "this plugin" if other == staged.plugin else f"plugin {other!r} ({self._plugins[other].source})"
+                ) + f", so this plugin is disabled; {_conflict_hint(info)}"
+                self._pm.unregister(name=staged.plugin)
+                continue
+            for b in staged.backends:
+                self._backends[b.name], self._backend_owner[b.name] = b, staged.plugin
+                info.backends.append(b.name)
+            for i in staged.implementations:
+                self._impls[i.key], self._impl_owner[i.key] = i, staged.plugin
+                info.implementations.append(i.key)
+        for staged in batch:
+            info = self._plugins[staged.plugin]
+            for i in staged.implementations if not info.error else ():
+                if i.backend not in self._backends:
+                    del self._impls[i.key], self._impl_owner[i.key]
+                    info.implementations.remove(i.key)
+                    info.notes.append(f"skipped implementation {i.key}: no loaded plugin registers backend {i.backend!r}")
+
+
+@dataclass
+class _Staged:
+    """What one plugin's hooks registered, before :meth:`Registry._commit` checks and adds it."""
+
+    plugin: str
+    hook: str | None = None  # the hook running now, named in the error if it raises
+    backends: list[Backend] = field(default_factory=list)
+    implementations: list[Implementation] = field(default_factory=list)
+
+
+#: the register hooks and what their ``register`` callback accepts
+_HOOKS = {"tpcore_register_backends": Backend, "tpcore_register_implementations": Implementation}
+
+
+def _conflict_hint(info: PluginInfo) -> str:
+    if info.source == ENV_PLUGINS:
+        return f"remove {info.module} from {ENV_PLUGINS} to silence this"
+    return (f"uninstall one of the two distributions, or set {ENV_DISABLE_AUTOLOAD}=1 to load only tpcore's own "
+            "entry points")
+
+
+def _exception_line(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"SystemExit: the plugin called sys.exit({exc.code!r})"
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
 # -- module-level API ---------------------------------------------------------------------------
@@ -599,6 +661,16 @@ def _entry_points() -> list:
             seen.add(key)
             out.append(ep)
     return out
+
+
+def _probe_reason(backend: str, answer: Any) -> str | None:
+    """A probe's answer as :meth:`Registry.reason` reports it: None (usable) or one non-empty line."""
+    if answer is None:
+        return None
+    if not isinstance(answer, str):
+        return f"{backend}: its probe returned {answer!r}; a probe returns None when usable, else a reason string"
+    lines = answer.strip().splitlines()
+    return lines[0].strip() if lines else f"{backend}: not usable (its probe returned an empty reason)"
 
 
 def _truthy(value: str | None) -> bool:
