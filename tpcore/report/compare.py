@@ -1,4 +1,4 @@
-"""``tpcore compare``: tpcore against e3nn and e3nn-jax, side by side in one run (the performance targets).
+"""The measurements of ``tpcore compare``: tpcore against e3nn and e3nn-jax, side by side in one run (the performance targets).
 
 For each backend with a peer (torch with e3nn, jax with e3nn-jax, both from plugins/tpcore-e3nn)
 and each ``L`` it times, in the same process and under the same load:
@@ -24,12 +24,9 @@ for jax the compiled peak temporary memory of forward+backward next to e3nn-jax'
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from dataclasses import dataclass, field
-
-HELP = "time tpcore against e3nn and e3nn-jax in one run and print speedups, growth exponents, peak fractions"
 
 #: backend -> the peer implementation registered on it by plugins/tpcore-e3nn
 PEERS = {"torch": "e3nn", "jax": "e3nn_jax"}
@@ -82,42 +79,7 @@ class Row:
     memory: dict = field(default_factory=dict)  # L -> bytes (jax only)
 
 
-def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--lmax", type=int, default=6, help="L = LMIN..LMAX (default 6)")
-    parser.add_argument("--lmin", type=int, default=1, help="(default 1)")
-    parser.add_argument("--batch", type=int, default=1000, help="samples per call (default 1000)")
-    parser.add_argument("--backends", default="torch,jax", help="comma-separated, among torch,jax (default both)")
-    parser.add_argument("--workloads", default=",".join(WORKLOADS), help=f"comma-separated among {','.join(WORKLOADS)}")
-    parser.add_argument("--repeat", type=int, default=7,
-                        help="timed calls per measurement, taking turns with the peer; the fastest counts (default 7)")
-    parser.add_argument("--out", default=None, help="also write the tables as markdown to this file")
-
-
-def run(args: argparse.Namespace) -> int:
-    from tpcore.registry import get_registry
-
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
-    bad = [b for b in backends if b not in PEERS] + [w for w in workloads if w not in WORKLOADS]
-    if bad or args.lmin < 1 or args.lmax < args.lmin:
-        print(f"tpcore compare: error: unknown {bad} or bad L range (backends {list(PEERS)}, workloads {WORKLOADS})",
-              file=sys.stderr)
-        return 2
-    registry = get_registry()
-    usable = [b for b in backends if registry.reason(b) is None]
-    for b in set(backends) - set(usable):
-        print(f"tpcore compare: skipping {b}: {registry.reason(b)}", file=sys.stderr)
-    Ls = list(range(args.lmin, args.lmax + 1))
-    rows, peaks = _measure(usable, workloads, Ls, args.batch, args.repeat)
-    text = "\n\n".join(_tables(rows, peaks, Ls, args.batch))
-    print(text)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
-    return 0
-
-
-def _measure(backends, workloads, Ls, batch, repeat):
+def measure(backends, workloads, Ls, batch, repeat):
     from tpcore.report.timing import matmul_peak_gflops, prepare
 
     todo = [(b, w, L) for b in backends for w in workloads for L in Ls]
@@ -170,7 +132,7 @@ def _jax_vjp_temp_bytes(prepared) -> int | None:
         return None
 
 
-def _tables(rows, peaks, Ls, batch) -> list[str]:
+def tables(rows, peaks, Ls, batch) -> list[str]:
     index = {(r.backend, r.workload, r.impl): r for r in rows}
     out = [f"Speedups measured in one run, batch {batch}, float32 (> 1: tpcore is faster). "
            "Matmul peak in this run: " + ", ".join(f"{b} {p:.0f} GFLOP/s" for b, p in peaks.items() if p)]
@@ -234,4 +196,4 @@ def _markdown(head, lines) -> str:
     return "\n".join("| " + " | ".join(str(c) for c in r) + " |" for r in rows)
 
 
-__all__ = ["full_spec", "channelwise_cgtp_spec", "workload", "useful_flops", "configure", "run"]
+__all__ = ["PEERS", "WORKLOADS", "Row", "full_spec", "channelwise_cgtp_spec", "workload", "useful_flops", "measure", "tables"]

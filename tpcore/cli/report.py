@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from tpcore.cli.common import table
 from tpcore.spec import VARIANTS
 
 HELP = "measure every usable implementation: correctness vs the reference, time, FLOPs, ratios to e3nn; writes report.md/.html and plots"
@@ -35,7 +36,6 @@ def run(args: argparse.Namespace) -> int:
     from tpcore.report.measure import measure, plan_cases
     from tpcore.report.plots import write_plots
     from tpcore.report.tables import markdown, html_page, table_cells, HEADERS
-    from tpcore.cli import _table
 
     unknown = sorted(set(args.variants) - set(VARIANTS))
     if unknown or args.lmax < 1 or args.batch < 1 or args.repeat < 1:
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     (out / "report.md").write_text(markdown(rows, header, plots))
     (out / "report.html").write_text(html_page(rows, header, plots))
     print("\n".join(header))
-    print(_table(HEADERS, table_cells(rows)))
+    print(table(HEADERS, table_cells(rows)))
     print(f"\nwrote {out / 'report.md'}, {out / 'report.html'} and {len(plots)} plots")
     bad = [f"{r.label} L={r.L}" for r in rows if not r.correct and not r.error.startswith("skipped")]
     if bad:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from tpcore.cli.common import USAGE_ERROR, add_spec_arguments, spec_from_args, table
+
 HELP = "analyze a tensor-product spec: paths, FLOPs and memory per strategy, expressivity, interactability"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from tpcore.cli import _configure_info
-
-    _configure_info(parser)  # the spec options of `tpcore info`
+    add_spec_arguments(parser)
     parser.add_argument("--plot", metavar="OUT.png", help="write the interactability matrix as a PNG")
     parser.add_argument("--bench-prune", action="store_true",
                         help="time the cgtp against itself with every other path pruned, and print the ratio")  # fmt: skip
@@ -20,8 +20,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tpcore.cli import USAGE_ERROR, spec_from_args
-
     try:
         spec = spec_from_args(args)
     except ValueError as exc:
@@ -45,17 +43,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_paths(spec) -> None:
-    from tpcore.cli import _table
-
     rows = [[k, f"{p.ir_in1} x {p.ir_in2} -> {p.ir_out}", "odd" if p.is_antisymmetric else "even", p.weight_numel]
             for k, p in enumerate(spec.paths)]  # fmt: skip
     print("\nPaths (l1 + l2 + l3 odd = antisymmetric)")
-    print(_table(["#", "path", "l1+l2+l3", "weights"], rows) or "  none")
+    print(table(["#", "path", "l1+l2+l3", "weights"], rows) or "  none")
 
 
 def _print_costs(spec) -> None:
     from tpcore.analysis.flops import coefficient_bytes, flops, plan_coefficient_bytes
-    from tpcore.cli import _table
     from tpcore.plan import STRATEGIES
 
     model_flops, model_bytes = flops(spec), coefficient_bytes(spec)
@@ -66,7 +61,7 @@ def _print_costs(spec) -> None:
         model_kib = f"{model_bytes[name] / 1024:.1f}" if name in model_bytes else "-"
         rows.append([name, model_flops.get(name, "-"), model_kib, plan_kib])
     print("\nCost per sample: FLOP model, coefficient KiB (float64) of the model and of tpcore's plan")
-    print(_table(["strategy", "flops", "model KiB", "plan KiB"], rows))
+    print(table(["strategy", "flops", "model KiB", "plan KiB"], rows))
 
 
 def _print_expressivity(spec) -> None:
@@ -92,13 +87,12 @@ def _print_expressivity(spec) -> None:
 
 def _print_interactability(spec) -> None:
     from tpcore.analysis.expressivity import interactability
-    from tpcore.cli import _table
 
     m = interactability(spec)
     cell = lambda n, k: f"{n} ({k} odd)" if k else str(n)  # noqa: E731
     rows = [[label, *(cell(n, k) for n, k in zip(m.counts[i], m.antisymmetric[i]))] for i, label in enumerate(m.rows)]
     print("\nInteractability (output irreps reached per input pair; rows irreps_in1, columns irreps_in2)")
-    print(_table(["in1 \\ in2", *m.columns], rows))
+    print(table(["in1 \\ in2", *m.columns], rows))
 
 
 def _print_benchmark(spec, backend: str, batch: int) -> None:

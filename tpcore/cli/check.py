@@ -14,6 +14,8 @@ import sys
 import time
 from collections import defaultdict
 
+from tpcore.cli.common import table
+
 HELP = "run the conformance suite on every usable implementation and print the agreement matrix"
 
 
@@ -95,7 +97,6 @@ def _worse(a: str | None, b: str) -> str:
 
 
 def _matrix(registry, implementations, outcomes, errors) -> str:
-    from tpcore.cli import _table
     from tpcore.testing.checks import CHECKS
 
     rows, unusable = [], defaultdict(list)
@@ -106,14 +107,13 @@ def _matrix(registry, implementations, outcomes, errors) -> str:
         worst = [f"{errors[impl.key][d]:.1e}" if d in errors[impl.key] else "-" for d in ("float64", "float32")]
         rows.append([impl.key, *worst] + [outcomes[impl.key].get(name, "n.a.") for name in CHECKS])
     headers = ["implementation", "err f64", "err f32", *CHECKS]
-    lines = ["Conformance (max error relative to max|reference|, over all checks)", _table(headers, rows)]
+    lines = ["Conformance (max error relative to max|reference|, over all checks)", table(headers, rows)]
     lines += [f"  {backend}: unusable: {registry.reason(backend)} ({', '.join(keys)})" for backend, keys in unusable.items()]
     return "\n".join(lines)
 
 
 def _agreement(registry, implementations, quick: bool, dtype: str | None) -> str:
     """Per variant, the max relative difference between each pair of implementations' outputs."""
-    from tpcore.cli import _table
     from tpcore.testing.catalogue import cases
 
     lines = ["Agreement between implementations (max |a - b| / max|reference| over the same inputs)"]
@@ -125,7 +125,7 @@ def _agreement(registry, implementations, quick: bool, dtype: str | None) -> str
         rows = []
         for n, a in enumerate(impls, start=1):
             rows.append([f"[{n}] {a.key}", *("-" if a is b else _difference(outputs[a.key], outputs[b.key]) for b in impls)])
-        lines += ["", f"{variant}:", _table(headers, rows) if len(impls) > 1 else f"  {impls[0].key} (no other implementation)"]
+        lines += ["", f"{variant}:", table(headers, rows) if len(impls) > 1 else f"  {impls[0].key} (no other implementation)"]
     return "\n".join(lines)
 
 
