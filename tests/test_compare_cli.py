@@ -82,4 +82,4 @@ def test_channel_wise_variants_are_compared_with_the_channel_wise_cgtp(capsys):
 
 def test_bad_arguments_exit_2(capsys):
     assert main(["compare", "--backends", "numpy"]) == 2
-    assert "unknown ['numpy']" in capsys.readouterr().err
+    assert "--backends: numpy not among the backends with an e3nn peer: torch, jax" in capsys.readouterr().err

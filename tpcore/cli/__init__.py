@@ -3,15 +3,20 @@
 One module per subcommand, each with ``HELP``, ``configure(parser)`` declaring its arguments and
 ``run(args) -> int``; what they share lives in :mod:`tpcore.cli.common`. Adding a subcommand is
 adding its module to :data:`COMMANDS`.
+
+Exit codes: 0 success, 1 a check failed (``check``, ``report``), 2 a usage error (one line on
+stderr naming the argument, before anything is measured), 130 interrupted with Ctrl-C (one line;
+whatever was already written is kept).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Callable, NamedTuple, Sequence
 
 from tpcore.cli import analyze, backends, check, compare, info, report
-from tpcore.cli.common import USAGE_ERROR
+from tpcore.cli.common import INTERRUPTED, USAGE_ERROR, UsageError
 
 
 class Command(NamedTuple):
@@ -30,11 +35,21 @@ COMMANDS: dict[str, Command] = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse has printed the usage error, the help or the version
+        return 0 if exc.code is None else exc.code
     if args.command is None:
         parser.print_help()
         return USAGE_ERROR
-    return COMMANDS[args.command].run(args)
+    try:
+        return COMMANDS[args.command].run(args)
+    except UsageError as exc:
+        print(f"tpcore {args.command}: error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    except KeyboardInterrupt:
+        print(f"\ntpcore {args.command}: interrupted", file=sys.stderr)
+        return INTERRUPTED
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -3,31 +3,35 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import importlib.util
 
-from tpcore.cli.common import USAGE_ERROR, add_spec_arguments, spec_from_args, table
+from tpcore.cli.common import UsageError, add_spec_arguments, output_file, positive_int, spec_from_args, table, usable_backend
 
 HELP = "analyze a tensor-product spec: paths, FLOPs and memory per strategy, expressivity, interactability"
+#: what matplotlib writes that a user would ask for
+PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     add_spec_arguments(parser)
-    parser.add_argument("--plot", metavar="OUT.png", help="write the interactability matrix as a PNG")
+    parser.add_argument("--plot", metavar="OUT.png", help="write the interactability matrix as a PNG (or .svg, .pdf)")
     parser.add_argument("--bench-prune", action="store_true",
                         help="time the cgtp against itself with every other path pruned, and print the ratio")  # fmt: skip
     parser.add_argument("--backend", default="numpy", help="backend for --bench-prune (default numpy)")
-    parser.add_argument("--batch", type=int, default=1000, help="batch size for --bench-prune (default 1000)")
+    parser.add_argument("--batch", type=positive_int, default=1000, help="batch size for --bench-prune (default 1000)")
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        spec = spec_from_args(args)
-    except ValueError as exc:
-        print(f"tpcore analyze: error: {exc}", file=sys.stderr)
-        return USAGE_ERROR
-    if args.bench_prune and (spec.variant != "cgtp" or len(spec.paths) < 2):
-        print("tpcore analyze: error: --bench-prune needs a cgtp spec with at least 2 paths", file=sys.stderr)
-        return USAGE_ERROR
+    spec = spec_from_args(args)
+    if args.plot:
+        if importlib.util.find_spec("matplotlib") is None:
+            raise UsageError("--plot needs matplotlib, which is not installed (pip install matplotlib)")
+        output_file("--plot", args.plot, PLOT_SUFFIXES)
+    if args.bench_prune:
+        if spec.variant != "cgtp" or len(spec.paths) < 2:
+            raise UsageError(f"--bench-prune needs a cgtp spec with at least 2 paths; got {spec.variant} with "
+                             f"{len(spec.paths)} path(s)")
+        usable_backend("--backend", args.backend)
     print(spec)
     _print_paths(spec)
     _print_costs(spec)

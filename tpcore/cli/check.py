@@ -4,6 +4,8 @@ Per implementation it prints each check's outcome (ok, FAIL, xfail for a declare
 XPASS for a declared failure that now passes, n.a. for a check it cannot have) and the largest
 error relative to the reference; then, per variant, the largest difference between every pair of
 implementations on the same inputs. The exit code is 1 if any check failed (XPASS included).
+A backend that is not usable, or registers no harness to drive it, is listed as not checked (n/a)
+and the others go on; when nothing selected can be checked, that is an error (exit 2) with the reasons.
 """
 
 from __future__ import annotations
@@ -14,17 +16,20 @@ import sys
 import time
 from collections import defaultdict
 
-from tpcore.cli.common import table
+from tpcore.cli.common import UsageError, table
 
 HELP = "run the conformance suite on every usable implementation and print the agreement matrix"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from tpcore.registry import DTYPES
+    from tpcore.spec import VARIANTS
+
     parser.add_argument("--backend", help="only this backend")
-    parser.add_argument("--variant", choices=("cgtp", "gtp", "s2grid", "mtp"), help="only this variant")
+    parser.add_argument("--variant", choices=VARIANTS, help="only this variant")
     parser.add_argument("--impl", help="only implementations of this name")
     parser.add_argument("--full", action="store_true", help="the whole catalogue (default: its quick subset)")
-    parser.add_argument("--dtype", choices=("float32", "float64"), help="only this dtype")
+    parser.add_argument("--dtype", choices=DTYPES, help="only this dtype")
     parser.add_argument("--known-failures", metavar="TOML", help="extra declared failures (tpcore's own always apply)")
 
 
@@ -36,12 +41,21 @@ def run(args: argparse.Namespace) -> int:
     from tpcore.testing.params import conformance_cases
 
     registry = get_registry()
+    if args.backend is not None and args.backend not in registry.backends:
+        raise UsageError(f"--backend {args.backend}: unknown backend; registered: {', '.join(registry.backends)}")
+    if args.known_failures:
+        _check_known_failures(args.known_failures)
     implementations = [
         i for i in registry.implementations(args.backend, args.variant) if args.impl is None or i.name == args.impl
     ]
     if not implementations:
-        print("tpcore check: no implementation matches the filters", file=sys.stderr)
-        return 2
+        chosen = " ".join(f"--{k} {v}" for k, v in (("backend", args.backend), ("variant", args.variant), ("impl", args.impl)) if v)
+        raise UsageError(f"no implementation matches {chosen}; see `tpcore backends`")
+    unchecked = {b: why for b in dict.fromkeys(i.backend for i in implementations) if (why := _why_unchecked(registry, b))}
+    if args.backend in unchecked:
+        raise UsageError(f"--backend {args.backend} {unchecked[args.backend]}")
+    if len(unchecked) == len({i.backend for i in implementations}):
+        raise UsageError("nothing to check: " + "; ".join(f"backend {b} {why}" for b, why in unchecked.items()))
     items = conformance_cases(args.backend, args.variant, args.impl, quick=not args.full, dtype=args.dtype,
                               known_failures=args.known_failures, registry=registry)
     by_impl = defaultdict(list)
@@ -49,9 +63,9 @@ def run(args: argparse.Namespace) -> int:
         by_impl[item.key].append(item)
     outcomes, errors, failures = {}, {}, []
     for impl in implementations:
-        if registry.reason(impl.backend) is None:
+        if impl.backend not in unchecked:
             outcomes[impl.key], errors[impl.key] = _run_implementation(impl.key, by_impl[impl.key], registry, failures)
-    print(_matrix(registry, implementations, outcomes, errors))
+    print(_matrix(implementations, outcomes, errors, unchecked))
     print()
     print(_agreement(registry, [i for i in implementations if i.key in outcomes], quick=not args.full, dtype=args.dtype))
     if failures:
@@ -59,6 +73,32 @@ def run(args: argparse.Namespace) -> int:
         for item, message in failures:
             print(f"- {item.id}\n    " + message.replace("\n", "\n    "))
     return 1 if failures else 0
+
+
+def _check_known_failures(path: str) -> None:
+    from tpcore.testing.known_failures import load_known_failures
+
+    try:
+        load_known_failures(path)
+    except OSError as exc:
+        raise UsageError(f"--known-failures {path}: cannot read it: {exc.strerror or exc}") from None
+    except ValueError as exc:  # tomllib.TOMLDecodeError too
+        message = str(exc) if str(exc).startswith(f"{path}:") else f"{path}: not valid TOML: {exc}"
+        raise UsageError(f"--known-failures {message}") from None
+
+
+def _why_unchecked(registry, backend: str) -> str | None:
+    """Why the suite cannot run on ``backend`` (not usable, or no harness to drive it), or None."""
+    from tpcore.errors import TpcoreError
+
+    reason = registry.reason(backend)
+    if reason is not None:
+        return f"is not usable: {reason}"
+    try:
+        registry.harness(backend)
+    except TpcoreError as exc:
+        return f"cannot be checked (n/a): {str(exc).splitlines()[0]}"
+    return None
 
 
 def _run_implementation(key, items, registry, failures) -> tuple[dict, dict]:
@@ -96,28 +136,29 @@ def _worse(a: str | None, b: str) -> str:
     return b if a is None else max(a, b, key=_SEVERITY.index)
 
 
-def _matrix(registry, implementations, outcomes, errors) -> str:
+def _matrix(implementations, outcomes, errors, unchecked: dict[str, str]) -> str:
     from tpcore.testing.checks import CHECKS
 
-    rows, unusable = [], defaultdict(list)
+    rows = []
     for impl in implementations:
-        if impl.key not in outcomes:
-            unusable[impl.backend].append(impl.key)
-            continue
-        worst = [f"{errors[impl.key][d]:.1e}" if d in errors[impl.key] else "-" for d in ("float64", "float32")]
-        rows.append([impl.key, *worst] + [outcomes[impl.key].get(name, "n.a.") for name in CHECKS])
+        if impl.key in outcomes:
+            worst = [f"{errors[impl.key][d]:.1e}" if d in errors[impl.key] else "-" for d in ("float64", "float32")]
+            rows.append([impl.key, *worst] + [outcomes[impl.key].get(name, "n.a.") for name in CHECKS])
     headers = ["implementation", "err f64", "err f32", *CHECKS]
     lines = ["Conformance (max error relative to max|reference|, over all checks)", table(headers, rows)]
-    lines += [f"  {backend}: unusable: {registry.reason(backend)} ({', '.join(keys)})" for backend, keys in unusable.items()]
+    for backend, why in unchecked.items():
+        keys = ", ".join(i.key for i in implementations if i.backend == backend)
+        lines.append(f"  {backend}: {why} ({keys})")
     return "\n".join(lines)
 
 
 def _agreement(registry, implementations, quick: bool, dtype: str | None) -> str:
     """Per variant, the max relative difference between each pair of implementations' outputs."""
+    from tpcore.spec import VARIANTS
     from tpcore.testing.catalogue import cases
 
     lines = ["Agreement between implementations (max |a - b| / max|reference| over the same inputs)"]
-    variants = sorted({i.variant for i in implementations}, key=lambda v: ("cgtp", "gtp", "s2grid", "mtp").index(v))
+    variants = sorted({i.variant for i in implementations}, key=VARIANTS.index)
     for variant in variants:
         impls = [i for i in implementations if i.variant == variant]
         outputs = {i.key: _outputs(registry, i, cases(variant, quick), dtype) for i in impls}

@@ -1,42 +1,155 @@
-"""What the subcommands of ``tpcore`` share: the spec options, the table printer, the exit codes.
+"""What the subcommands of ``tpcore`` share: argument types and checks, the spec options, tables.
 
 Every subcommand module imports from here and nothing from :mod:`tpcore.cli` itself, which only
-collects the subcommands.
+collects the subcommands. A subcommand checks every argument, output path and backend before it
+spends any time measuring, and reports a bad one by raising :class:`UsageError`: the user sees one
+line, ``tpcore <command>: error: <message naming the argument>``, and exit code 2, like argparse's
+own errors; never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
+from pathlib import Path
 from typing import Sequence
 
 #: exit code of a usage error, as argparse uses
 USAGE_ERROR = 2
+#: exit code after Ctrl-C, as a shell reports a process ended by SIGINT (128 + 2)
+INTERRUPTED = 130
+
+
+class UsageError(Exception):
+    """A bad argument; the message names it, says what was expected and what arrived."""
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
+    return value
+
+
+def names(text: str) -> list[str]:
+    """argparse type: a comma-separated list of at least one name."""
+    found = [t.strip() for t in text.split(",") if t.strip()]
+    if not found:
+        raise argparse.ArgumentTypeError(f"expected one or more comma-separated names, got {text!r}")
+    return found
+
+
+def check_names(option: str, given: Sequence[str], known: Sequence[str], what: str) -> None:
+    """Raise :class:`UsageError` if a name in ``given`` is not in ``known`` (``what``: "the variants")."""
+    unknown = [g for g in given if g not in known]
+    if unknown:
+        raise UsageError(f"{option}: {', '.join(unknown)} not among {what}: {', '.join(known)}")
+
+
+def output_file(option: str, path: str, suffixes: Sequence[str] = ()) -> Path:
+    """``path`` once a file can be written there (tried, not guessed: permissions lie to root)."""
+    p = Path(path)
+    if suffixes and p.suffix.lower() not in suffixes:
+        raise UsageError(f"{option} {path}: expected a file name ending in {' or '.join(suffixes)}")
+    if p.is_dir():
+        raise UsageError(f"{option} {path}: is a folder, expected a file name")
+    if not p.parent.is_dir():
+        missing = "is not a folder" if p.parent.exists() else "does not exist"
+        raise UsageError(f"{option} {path}: cannot write there: {p.parent} {missing}")
+    existed = p.exists()
+    try:
+        with p.open("a"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: cannot write there: {exc.strerror or exc}") from None
+    if not existed:
+        p.unlink()
+    return p
+
+
+def output_folder(option: str, path: str) -> Path:
+    """``path`` as a folder, created if needed, once a file can be written in it."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise UsageError(f"{option} {path}: is a file, expected a folder")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=p):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: cannot write there: {exc.strerror or exc}") from None
+    return p
+
+
+def usable_backend(option: str, name: str, harness: bool = True) -> str:
+    """``name`` once it is a registered, usable backend (with a harness, if asked)."""
+    from tpcore.errors import TpcoreError
+    from tpcore.registry import get_registry
+
+    registry = get_registry()
+    if name not in registry.backends:
+        raise UsageError(f"{option} {name}: unknown backend; registered: {', '.join(registry.backends) or 'none'}")
+    reason = registry.reason(name)
+    if reason is not None:
+        raise UsageError(f"{option} {name}: not usable: {reason}")
+    if harness:
+        try:
+            registry.harness(name)
+        except TpcoreError as exc:
+            raise UsageError(f"{option} {name}: {str(exc).splitlines()[0]}") from None
+    return name
 
 
 def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
     """The options that name a spec: ``--variant --irreps-in1 --irreps-in2 --irreps-out [--mode] [--weighted]``."""
-    from tpcore.spec import VARIANTS
+    from tpcore.spec import CGTP_MODES, VARIANTS
 
     parser.add_argument("--variant", required=True, choices=VARIANTS)
     parser.add_argument("--irreps-in1", required=True, help='e3nn syntax, e.g. "8x0e+8x1o"')
     parser.add_argument("--irreps-in2", required=True)
     parser.add_argument("--irreps-out", required=True)
-    parser.add_argument("--mode", default=None, help="cgtp connection mode (default uvw)")
+    parser.add_argument("--mode", default=None, choices=CGTP_MODES, help="cgtp connection mode (default uvw)")
     parser.add_argument("--weighted", action="store_true", help="per-channel, per-degree weights (gtp, s2grid, mtp)")
 
 
 def spec_from_args(args: argparse.Namespace):
-    """The spec named by the options of :func:`add_spec_arguments`."""
+    """The spec named by the options of :func:`add_spec_arguments`; :class:`UsageError` if it is invalid."""
+    from tpcore.errors import TpcoreError
+    from tpcore.irreps import Irreps
     from tpcore.spec import TensorProductSpec
 
+    for option, text in (("--irreps-in1", args.irreps_in1), ("--irreps-in2", args.irreps_in2),
+                         ("--irreps-out", args.irreps_out)):
+        try:
+            Irreps(text)
+        except (ValueError, TypeError) as exc:
+            raise UsageError(f"{option} {text!r}: {exc}") from None
+    if args.variant == "cgtp" and args.weighted:
+        raise UsageError("--weighted applies to gtp, s2grid and mtp; cgtp weights follow --mode")
+    if args.variant != "cgtp" and args.mode is not None:
+        raise UsageError(f"--mode applies to cgtp only; {args.variant} acts channel-wise")
     irreps = (args.irreps_in1, args.irreps_in2, args.irreps_out)
-    if args.variant == "cgtp":
-        if args.weighted:
-            raise ValueError("--weighted applies to gtp, s2grid and mtp; cgtp weights follow --mode")
-        return TensorProductSpec.cgtp(*irreps, mode=args.mode or "uvw")
-    if args.mode is not None:
-        raise ValueError(f"--mode applies to cgtp only; {args.variant} acts channel-wise")
-    return getattr(TensorProductSpec, args.variant)(*irreps, weighted=args.weighted)
+    try:
+        if args.variant == "cgtp":
+            return TensorProductSpec.cgtp(*irreps, mode=args.mode or "uvw")
+        return getattr(TensorProductSpec, args.variant)(*irreps, weighted=args.weighted)
+    except (ValueError, TypeError, TpcoreError) as exc:
+        raise UsageError(f"--variant {args.variant} with these irreps: {exc}") from None
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence]) -> str:
@@ -54,4 +167,18 @@ def table(headers: Sequence[str], rows: Sequence[Sequence]) -> str:
     return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in cells)])
 
 
-__all__ = ["USAGE_ERROR", "add_spec_arguments", "spec_from_args", "table"]
+__all__ = [
+    "USAGE_ERROR",
+    "INTERRUPTED",
+    "UsageError",
+    "positive_int",
+    "positive_float",
+    "names",
+    "check_names",
+    "output_file",
+    "output_folder",
+    "usable_backend",
+    "add_spec_arguments",
+    "spec_from_args",
+    "table",
+]

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from tpcore.cli.common import USAGE_ERROR, add_spec_arguments, spec_from_args, table
+from tpcore.cli.common import add_spec_arguments, spec_from_args, table
 
 HELP = "describe a tensor-product spec: paths, weights, FLOPs per strategy"
 
@@ -17,11 +16,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tpcore.analysis import flops
 
-    try:
-        spec = spec_from_args(args)
-    except ValueError as exc:
-        print(f"tpcore info: error: {exc}", file=sys.stderr)
-        return USAGE_ERROR
+    spec = spec_from_args(args)
     print(f"TensorProductSpec.{spec.variant}")
     for label, irreps in (("irreps_in1", spec.irreps_in1), ("irreps_in2", spec.irreps_in2), ("irreps_out", spec.irreps_out)):
         print(f"  {label:<20} {irreps}  (dim {irreps.dim})")

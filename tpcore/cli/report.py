@@ -1,19 +1,30 @@
 """``tpcore report``: correctness, speed and FLOPs of every usable implementation, with plots.
 
 Writes ``report.md``, a self-contained ``report.html`` and the PNG plots into ``--out`` and prints
-the table. Exits 1 when an implementation is outside its dtype's tolerance or failed to run.
+the table. Exits 1 when an implementation is outside its dtype's tolerance or failed to run; on
+Ctrl-C it writes what was measured so far (the header says so) and exits 130.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import platform
 import sys
 import time
 from pathlib import Path
 
-from tpcore.cli.common import table
+from tpcore.cli.common import (
+    INTERRUPTED,
+    UsageError,
+    check_names,
+    names,
+    output_folder,
+    positive_float,
+    positive_int,
+    table,
+)
 from tpcore.spec import VARIANTS
 
 HELP = "measure every usable implementation: correctness vs the reference, time, FLOPs, ratios to e3nn; writes report.md/.html and plots"
@@ -21,47 +32,67 @@ DEFAULT_OUT = "tpcore-report"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from tpcore.registry import DTYPES
+
     parser.add_argument("--out", default=DEFAULT_OUT, help=f"output directory (default {DEFAULT_OUT}/)")
-    parser.add_argument("--lmax", type=int, default=6, help="measure L = 1..LMAX (default 6)")
-    parser.add_argument("--batch", type=int, default=1000, help="samples per call (default 1000)")
-    parser.add_argument("--backends", type=_names, default=None, help="comma-separated (default: every usable one)")
-    parser.add_argument("--variants", type=_names, default=list(VARIANTS), help="comma-separated (default: all)")
-    parser.add_argument("--repeat", type=int, default=5, help="timed calls per measurement, median reported (default 5)")
-    parser.add_argument("--dtype", default="float32", choices=("float32", "float64"))
-    parser.add_argument("--max-call-seconds", type=float, default=1.0,
+    parser.add_argument("--lmax", type=positive_int, default=6, help="measure L = 1..LMAX (default 6)")
+    parser.add_argument("--batch", type=positive_int, default=1000, help="samples per call (default 1000)")
+    parser.add_argument("--backends", type=names, default=None, help="comma-separated (default: every usable one)")
+    parser.add_argument("--variants", type=names, default=list(VARIANTS), help="comma-separated (default: all)")
+    parser.add_argument("--repeat", type=positive_int, default=5,
+                        help="timed calls per measurement, median reported (default 5)")
+    parser.add_argument("--dtype", default="float32", choices=DTYPES)
+    parser.add_argument("--max-call-seconds", type=positive_float, default=1.0,
                         help="skip larger L of an implementation once one forward call takes longer (default 1)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from tpcore.report.measure import measure, plan_cases
-    from tpcore.report.plots import write_plots
-    from tpcore.report.tables import markdown, html_page, table_cells, HEADERS
+    from tpcore.registry import get_registry
+    from tpcore.report.measure import Interrupted, measure, plan_cases
 
-    unknown = sorted(set(args.variants) - set(VARIANTS))
-    if unknown or args.lmax < 1 or args.batch < 1 or args.repeat < 1:
-        problem = f"unknown variants {unknown}" if unknown else "--lmax, --batch and --repeat must be >= 1"
-        print(f"tpcore report: error: {problem} (variants: {', '.join(VARIANTS)})", file=sys.stderr)
-        return 2
+    check_names("--variants", args.variants, VARIANTS, "the variants")
+    registry = get_registry()
+    if args.backends is not None:
+        check_names("--backends", args.backends, list(registry.backends), "the registered backends")
+        for b in args.backends:
+            if registry.reason(b) is not None:
+                print(f"tpcore report: skipping {b}: {registry.reason(b)}", file=sys.stderr)
+    out = output_folder("--out", args.out)
     started = time.perf_counter()
     cases = plan_cases(args.backends, args.variants)
     if not cases:
-        print("tpcore report: error: no usable backend among " + (",".join(args.backends or []) or "the registered ones")
-              + " (see `tpcore backends`)", file=sys.stderr)
-        return 2
-    rows = measure(cases, range(1, args.lmax + 1), args.batch, args.dtype, args.repeat, args.max_call_seconds)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    plots = write_plots(rows, out, args.batch, args.dtype)
-    header = _header_lines(rows, args, time.perf_counter() - started)
+        raise UsageError(f"--backends {','.join(args.backends or []) or '(all)'}: no usable backend among them "
+                         "(see `tpcore backends`)")
+    interrupted = ""
+    try:
+        rows = measure(cases, range(1, args.lmax + 1), args.batch, args.dtype, args.repeat, args.max_call_seconds)
+    except Interrupted as exc:
+        rows = exc.rows
+        interrupted = f"interrupted (Ctrl-C) after {len(rows)} of {len(cases) * args.lmax} measurements"
+    header = _header_lines(rows, args, time.perf_counter() - started) + ([f"- {interrupted}"] if interrupted else [])
+    _write(rows, header, out, args)
+    if interrupted:
+        print(f"tpcore report: {interrupted}; wrote what was measured to {out}", file=sys.stderr)
+        return INTERRUPTED
+    bad = [f"{r.label} L={r.L}" for r in rows if not r.correct and not r.error.startswith("skipped")]
+    if bad:
+        print("incorrect or failed: " + ", ".join(bad), file=sys.stderr)
+    return 1 if bad else 0
+
+
+def _write(rows, header: list[str], out: Path, args) -> None:
+    from tpcore.report.plots import write_plots
+    from tpcore.report.tables import HEADERS, html_page, markdown, table_cells
+
+    if importlib.util.find_spec("matplotlib") is not None:
+        plots = write_plots(rows, out, args.batch, args.dtype)
+    else:
+        plots, header = [], [*header, "- plots: none (matplotlib is not installed)"]
     (out / "report.md").write_text(markdown(rows, header, plots))
     (out / "report.html").write_text(html_page(rows, header, plots))
     print("\n".join(header))
     print(table(HEADERS, table_cells(rows)))
     print(f"\nwrote {out / 'report.md'}, {out / 'report.html'} and {len(plots)} plots")
-    bad = [f"{r.label} L={r.L}" for r in rows if not r.correct and not r.error.startswith("skipped")]
-    if bad:
-        print("incorrect or failed: " + ", ".join(bad), file=sys.stderr)
-    return 1 if bad else 0
 
 
 def _header_lines(rows, args, seconds: float) -> list[str]:
@@ -77,7 +108,3 @@ def _header_lines(rows, args, seconds: float) -> list[str]:
         "(< 1 is faster)",
         f"- total time: {seconds:.0f} s",
     ]
-
-
-def _names(text: str) -> list[str]:
-    return [t.strip() for t in text.split(",") if t.strip()]

@@ -28,8 +28,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-#: backend -> the peer implementation registered on it by plugins/tpcore-e3nn
-PEERS = {"torch": "e3nn", "jax": "e3nn_jax"}
+from tpcore.report.workloads import CHANNELS, peer_on, workload_spec
+
 WORKLOADS = ("full", "fc", "cw", "s2grid", "gtp")
 
 
@@ -49,7 +49,6 @@ def full_spec(L: int):
 def channelwise_cgtp_spec(L: int):
     """The cgtp with the Gaunt products' signature: ``8x(0..L)`` twice into ``8x(0..L)``, mode ``uuu``."""
     from tpcore.irreps import s2_irreps
-    from tpcore.report.workloads import CHANNELS
     from tpcore.spec import TensorProductSpec
 
     signal = s2_irreps(L, mul=CHANNELS)
@@ -57,8 +56,6 @@ def channelwise_cgtp_spec(L: int):
 
 
 def workload(name: str, L: int):
-    from tpcore.report.workloads import workload_spec
-
     special = {"full": full_spec, "cw": channelwise_cgtp_spec}
     return special[name](L) if name in special else workload_spec("cgtp" if name == "fc" else name, L)
 
@@ -120,7 +117,7 @@ def _interleaved_best(calls: dict, repeat: int) -> dict:
 
 def _impls(backend: str, workload_name: str):
     """tpcore's default (None) and, for the cgtp workloads, the peer."""
-    return [None, PEERS[backend]] if workload_name in ("full", "fc") else [None]
+    return [None, peer_on(backend)] if workload_name in ("full", "fc") else [None]
 
 
 def _jax_vjp_temp_bytes(prepared) -> int | None:
@@ -140,7 +137,7 @@ def tables(rows, peaks, Ls, batch) -> list[str]:
         head = ["backend", "comparison"] + [f"L={L}" for L in Ls]
         lines = []
         for b in {r.backend for r in rows}:
-            peer = PEERS[b]
+            peer = peer_on(b)
             for w in ("full", "fc"):
                 mine, theirs = index.get((b, w, None)), index.get((b, w, peer))
                 if mine and theirs:
@@ -196,4 +193,4 @@ def _markdown(head, lines) -> str:
     return "\n".join("| " + " | ".join(str(c) for c in r) + " |" for r in rows)
 
 
-__all__ = ["PEERS", "WORKLOADS", "Row", "full_spec", "channelwise_cgtp_spec", "workload", "useful_flops", "measure", "tables"]
+__all__ = ["WORKLOADS", "Row", "full_spec", "channelwise_cgtp_spec", "workload", "useful_flops", "measure", "tables"]

@@ -14,7 +14,8 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Sequence, TextIO
 
-from tpcore.report.workloads import PEERS, interactions, workload_spec
+from tpcore.analysis.expressivity import interactions
+from tpcore.report.workloads import PEERS, workload_spec
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class Row:
     L: int
     batch: int
     dtype: str
-    interactions: int = 0
+    interactions: int = 0  # distinct couplings ir_in1 x ir_in2 -> ir_out (tpcore.analysis.expressivity)
     flops: int = 0  # per sample
     max_error: float | None = None
     tolerance: float = 0.0
@@ -65,6 +66,14 @@ class Row:
         return None if not self.forward_s else self.flops * self.batch / self.forward_s / 1e9
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`measure`; ``rows`` holds the measurements finished before it."""
+
+    def __init__(self, rows: list[Row]):
+        super().__init__(f"interrupted after {len(rows)} measurements")
+        self.rows = rows
+
+
 def plan_cases(backends: Sequence[str] | None, variants: Sequence[str]) -> list[CaseKey]:
     """The default implementation of each variant on each usable backend, then the e3nn peers."""
     from tpcore.registry import get_registry
@@ -84,20 +93,30 @@ def measure(cases: Sequence[CaseKey], ls: Sequence[int], batch: int, dtype: str,
 
     Times grow with ``L``, so once a case's forward call takes over ``max_call_s`` seconds its
     larger ``L`` are skipped (with that reason in the table): one slow implementation must not
-    hold the whole report up.
+    hold the whole report up. Ctrl-C raises :class:`Interrupted` carrying the rows measured so far.
     """
     from tpcore.report.timing import matmul_peak_gflops
 
     peaks = {b: matmul_peak_gflops(b) for b in sorted({c.backend for c in cases})}
     print("matmul peak (float32, GFLOP/s): " + ", ".join(f"{b} {p:.0f}" for b, p in peaks.items() if p), file=stream)
     todo = [(c, L) for c in cases for L in ls]
-    rows = []
+    rows: list[Row] = []
+    try:
+        _measure_all(todo, rows, batch, dtype, repeat, max_call_s, peaks, stream)
+    except KeyboardInterrupt as exc:
+        _fill_ratios(rows)
+        raise Interrupted(rows) from exc
+    _fill_ratios(rows)
+    return rows
+
+
+def _measure_all(todo, rows: list[Row], batch, dtype, repeat, max_call_s, peaks, stream) -> None:
     too_slow: dict[CaseKey, Row] = {}  # case -> the row that took too long
     for k, (case, L) in enumerate(todo, 1):
         start = time.perf_counter()
         if case in too_slow:
             slow = too_slow[case]
-            row = Row(case.backend, case.variant, slow.impl, L, batch, dtype, interactions(workload_spec(case.variant, L)),
+            row = Row(case.backend, case.variant, slow.impl, L, batch, dtype, len(interactions(workload_spec(case.variant, L))),
                       error=f"skipped: L={slow.L} took {slow.forward_s:.1f} s per call (> --max-call-seconds)")
         else:
             row = _measure_one(case, L, batch, dtype, repeat)
@@ -107,8 +126,6 @@ def measure(cases: Sequence[CaseKey], ls: Sequence[int], batch: int, dtype: str,
         rows.append(row)
         print(f"[{k}/{len(todo)}] {row.label} L={L}: {_progress(row)} ({time.perf_counter() - start:.1f} s)",
               file=stream, flush=True)
-    _fill_ratios(rows)
-    return rows
 
 
 def _measure_one(case: CaseKey, L: int, batch: int, dtype: str, repeat: int) -> Row:
@@ -117,7 +134,7 @@ def _measure_one(case: CaseKey, L: int, batch: int, dtype: str, repeat: int) -> 
     from tpcore.testing.checks import TOLERANCES
 
     spec = workload_spec(case.variant, L)
-    row = Row(case.backend, case.variant, case.impl or "?", L, batch, dtype, interactions(spec),
+    row = Row(case.backend, case.variant, case.impl or "?", L, batch, dtype, len(interactions(spec)),
               tolerance=TOLERANCES[dtype])
     try:
         prepared = prepare(case.backend, spec, case.impl, batch, dtype)
@@ -151,4 +168,4 @@ def _progress(row: Row) -> str:
     return f"fwd {row.forward_s * 1e3:.3g} ms{fb}, error {row.max_error:.1e}"
 
 
-__all__ = ["CaseKey", "Row", "plan_cases", "measure"]
+__all__ = ["CaseKey", "Row", "Interrupted", "plan_cases", "measure"]

@@ -3,8 +3,8 @@
 - ``time_vs_L.png`` / ``time_vs_L_backward.png``: one panel per variant, forward (or forward +
   backward) time in ms on a log axis against ``L``, a line per backend/implementation, with the
   e3nn peers drawn dashed in every panel so each variant is read against e3nn's full CGTP.
-- ``time_vs_expressivity.png``: forward time against the number of ``(l1, l2) -> l3``
-  interactions the workload couples (log-log): what a millisecond buys.
+- ``time_vs_expressivity.png``: forward time against the number of interactions
+  ``ir_in1 x ir_in2 -> ir_out`` the workload couples (log-log): what a millisecond buys.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def _time_vs_expressivity(rows: Sequence[Row], path: Path, title: str) -> Path:
         ax.plot(xs, ys, marker="o", linestyle="--" if label.split("/")[-1] in PEERS else "-", label=label)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("interactions: distinct (l1, l2) -> l3 degree triples coupled (one point per L)")
+    ax.set_xlabel("interactions: distinct ir_in1 x ir_in2 -> ir_out couplings (one point per L)")
     ax.set_ylabel("forward time per call [ms]")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)

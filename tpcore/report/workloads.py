@@ -26,8 +26,14 @@ from tpcore.spec import VARIANTS, TensorProductSpec
 
 #: channels of every workload
 CHANNELS = 8
-#: implementations that wrap other libraries, run on the cgtp workload as reference points
+#: implementations that wrap other libraries (by name), run on the cgtp workload as reference points,
+#: and the backend each is registered on (plugins/tpcore-e3nn)
 PEERS = {"e3nn": "torch", "e3nn_jax": "jax"}
+
+
+def peer_on(backend: str) -> str:
+    """The name of the peer implementation on ``backend`` (a value of :data:`PEERS`)."""
+    return next(peer for peer, b in PEERS.items() if b == backend)
 
 
 @lru_cache(maxsize=None)
@@ -50,14 +56,4 @@ def workload_inputs(spec: TensorProductSpec, batch: int, seed: int = 0) -> tuple
     return x1, x2, w
 
 
-def interactions(spec: TensorProductSpec) -> int:
-    """Expressivity as the number of distinct degree triples ``(l1, l2) -> l3`` the spec couples.
-
-    A local measure (tpcore.analysis has none yet): channels and parities aside, it counts which
-    degrees talk to which, so a full cgtp counts every allowed triple and a Gaunt product only
-    those with ``l1 + l2 + l3`` even.
-    """
-    return len({(p.ir_in1.l, p.ir_in2.l, p.ir_out.l) for p in spec.paths})
-
-
-__all__ = ["CHANNELS", "PEERS", "workload_spec", "workload_inputs", "interactions"]
+__all__ = ["CHANNELS", "PEERS", "peer_on", "workload_spec", "workload_inputs"]

@@ -41,9 +41,14 @@ def load_known_failures(path: str | Path = DEFAULT_FILE) -> tuple[KnownFailure, 
     unknown_tables = set(data) - {"xfail"}
     if unknown_tables:
         raise ValueError(f"{path}: unknown top-level key(s) {', '.join(sorted(unknown_tables))}; expected [[xfail]] tables")
+    tables = data.get("xfail", [])
+    if not isinstance(tables, list):
+        raise ValueError(f"{path}: xfail must be an array of tables ([[xfail]]), got a {type(tables).__name__}")
     entries = []
-    for index, entry in enumerate(data.get("xfail", [])):
+    for index, entry in enumerate(tables):
         where = f"{path}: [[xfail]] entry {index + 1}"
+        if not isinstance(entry, dict):
+            raise ValueError(f"{where} must be a table of key = value fields, got a {type(entry).__name__}")
         unknown = set(entry) - _FIELDS
         if unknown:
             raise ValueError(f"{where} has unknown field(s) {', '.join(sorted(unknown))}; fields are {', '.join(sorted(_FIELDS))}")
