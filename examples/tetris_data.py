@@ -17,11 +17,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tpcore.analysis.tetris import SHAPES
+from tetris_chirality import SHAPES
+
 from tpcore.irreps import Irreps
 from tpcore.so3 import rand_matrix
 
-#: the pieces of tpcore.analysis.tetris (the e3nn tetris shapes), with the mirror pair named by hand
+#: the pieces of tetris_chirality.py (the e3nn tetris shapes), with the mirror pair named by hand
 _NAMES = {"chiral_1": "chiral_left", "chiral_2": "chiral_right"}
 PIECES = {_NAMES.get(name, name): cubes.tolist() for name, cubes in SHAPES.items()}
 CLASSES = tuple(PIECES)

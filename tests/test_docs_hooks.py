@@ -1,13 +1,26 @@
 """docs/hooks.md documents every hook of tpcore/hookspecs.py and is the current rendering of the code."""
 
+import importlib.util
 from pathlib import Path
 
 import pluggy
 import pytest
 
-from tpcore import hookdoc, hookspecs
+from tpcore import hookspecs
 
-HOOKS_MD = Path(__file__).resolve().parents[1] / "docs" / "hooks.md"
+ROOT = Path(__file__).resolve().parents[1]
+HOOKS_MD = ROOT / "docs" / "hooks.md"
+
+
+def _load_hookdoc():
+    """scripts/hookdoc.py, the generator (a script of the repository, not a module of the package)."""
+    spec = importlib.util.spec_from_file_location("hookdoc", ROOT / "scripts" / "hookdoc.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+hookdoc = _load_hookdoc()
 
 
 def _hooks_pluggy_knows() -> set[str]:

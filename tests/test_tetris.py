@@ -1,10 +1,15 @@
 """The tetris chirality example: CGTP features separate mirror images, Gaunt TP features cannot."""
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from tpcore import TensorProductSpec, reference, s2_irreps, so3
-from tpcore.analysis.tetris import (
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+from tetris_chirality import (  # noqa: E402 - examples/ is not a package
     MIRROR_PAIR,
     SHAPES,
     even_paths_only,

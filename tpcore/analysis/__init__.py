@@ -4,7 +4,6 @@
 - :mod:`~tpcore.analysis.expressivity`: interactions, antisymmetric paths, independent output
   irreps, the interactability matrix ("The Price of Freedom").
 - :mod:`~tpcore.analysis.pruning`: per-path weight views, L1 penalty, scores, sweep, pruning.
-- :mod:`~tpcore.analysis.tetris`: the worked chirality example (CGTP vs Gaunt TPs).
 - :mod:`~tpcore.analysis.benchmark`: pruned vs unpruned speed in one run.
 """
 

@@ -4,9 +4,10 @@ The hooks come from :mod:`tpcore.hookspecs` (signature, pluggy options, docstrin
 plugin registers from the dataclasses in :mod:`tpcore.registry` (field, type, default) with the
 meanings in :data:`FIELD_DOCS`, and the harness contract from :class:`tpcore.harness.Harness`.
 tests/test_docs_hooks.py regenerates the page and fails if the committed one differs, so the
-reference cannot drift from the code. Regenerate with::
+reference cannot drift from the code. A docs generator, not part of the installed package.
+Regenerate with::
 
-    python -m tpcore.hookdoc docs/hooks.md
+    python scripts/hookdoc.py docs/hooks.md
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import re
 import sys
 from pathlib import Path
 
-REGENERATE = "python -m tpcore.hookdoc docs/hooks.md"
+REGENERATE = "python scripts/hookdoc.py docs/hooks.md"
 
 #: what each field of the registered dataclasses means; rendering fails if a field is missing here
 FIELD_DOCS = {
@@ -72,7 +73,7 @@ def render() -> str:
 
     parts = [
         "# Hook reference",
-        f"<!-- Generated from tpcore/hookspecs.py, tpcore/registry.py and tpcore/harness.py by tpcore/hookdoc.py; "
+        f"<!-- Generated from tpcore/hookspecs.py, tpcore/registry.py and tpcore/harness.py by scripts/hookdoc.py; "
         f"do not edit. Regenerate with: {REGENERATE} -->",
         "A walk-through from an empty directory to a conformance-checked plugin is in "
         "[plugins.md](plugins.md). This page is the reference.",
@@ -104,7 +105,7 @@ def _render_dataclass(cls) -> str:
     stale = sorted(set(docs) - {f.name for f in fields})
     if undocumented or stale:
         raise ValueError(
-            f"tpcore/hookdoc.py FIELD_DOCS[{cls.__name__!r}] is out of date: undocumented fields {undocumented}, "
+            f"scripts/hookdoc.py FIELD_DOCS[{cls.__name__!r}] is out of date: undocumented fields {undocumented}, "
             f"entries for fields that no longer exist {stale}"
         )
     rows = ["| field | type | default | meaning |", "|---|---|---|---|"]
