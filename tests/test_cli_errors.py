@@ -109,6 +109,7 @@ BAD = [
     (["report", "--variants", ","], "--variants"),
     (["report", "--backends", "nope"], "--backends"),
     (["report", "--backends", "gone"], "--backends"),
+    (["report", "--backends", "bare,hb"], "--backends"),
     (["report", "--dtype", "float16"], "--dtype"),
     (["compare", "--batch", "0"], "--batch"),
     (["compare", "--batch", "-4"], "--batch"),
@@ -153,9 +154,9 @@ def test_check_marks_backends_without_a_working_harness_na_and_goes_on(entry_poi
     out = capsys.readouterr().out
     assert any(line.split()[:2] == ["numpy/cgtp/dense", "1.0e-16"] or line.startswith("  numpy/cgtp/dense ")
                for line in out.splitlines())
-    assert "  bare: cannot be checked (n/a): backend 'bare' registers no harness" in out
-    assert "  hb: cannot be checked (n/a): backend 'hb': its harness factory raised RuntimeError: no harness here" in out
-    assert "  gone: is not usable: gone: no CUDA device (gone/cgtp/dense)" in out
+    assert "  bare: n/a, backend 'bare' registers no harness" in out
+    assert "  hb: n/a, backend 'hb': its harness factory raised RuntimeError: no harness here" in out
+    assert "  gone: n/a, not usable: gone: no CUDA device (gone/cgtp/dense)" in out
     assert "Agreement between implementations" in out and "numpy/cgtp/dense (no other implementation)" in out
 
 

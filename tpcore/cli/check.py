@@ -16,7 +16,7 @@ import sys
 import time
 from collections import defaultdict
 
-from tpcore.cli.common import UsageError, table
+from tpcore.cli.common import UsageError, backend_problem, table
 
 HELP = "run the conformance suite on every usable implementation and print the agreement matrix"
 
@@ -51,11 +51,11 @@ def run(args: argparse.Namespace) -> int:
     if not implementations:
         chosen = " ".join(f"--{k} {v}" for k, v in (("backend", args.backend), ("variant", args.variant), ("impl", args.impl)) if v)
         raise UsageError(f"no implementation matches {chosen}; see `tpcore backends`")
-    unchecked = {b: why for b in dict.fromkeys(i.backend for i in implementations) if (why := _why_unchecked(registry, b))}
+    unchecked = {b: why for b in dict.fromkeys(i.backend for i in implementations) if (why := backend_problem(b))}
     if args.backend in unchecked:
-        raise UsageError(f"--backend {args.backend} {unchecked[args.backend]}")
+        raise UsageError(f"--backend {args.backend}: {unchecked[args.backend]}")
     if len(unchecked) == len({i.backend for i in implementations}):
-        raise UsageError("nothing to check: " + "; ".join(f"backend {b} {why}" for b, why in unchecked.items()))
+        raise UsageError("nothing to check: " + "; ".join(f"{b}: {why}" for b, why in unchecked.items()))
     items = conformance_cases(args.backend, args.variant, args.impl, quick=not args.full, dtype=args.dtype,
                               known_failures=args.known_failures, registry=registry)
     by_impl = defaultdict(list)
@@ -85,20 +85,6 @@ def _check_known_failures(path: str) -> None:
     except ValueError as exc:  # tomllib.TOMLDecodeError too
         message = str(exc) if str(exc).startswith(f"{path}:") else f"{path}: not valid TOML: {exc}"
         raise UsageError(f"--known-failures {message}") from None
-
-
-def _why_unchecked(registry, backend: str) -> str | None:
-    """Why the suite cannot run on ``backend`` (not usable, or no harness to drive it), or None."""
-    from tpcore.errors import TpcoreError
-
-    reason = registry.reason(backend)
-    if reason is not None:
-        return f"is not usable: {reason}"
-    try:
-        registry.harness(backend)
-    except TpcoreError as exc:
-        return f"cannot be checked (n/a): {str(exc).splitlines()[0]}"
-    return None
 
 
 def _run_implementation(key, items, registry, failures) -> tuple[dict, dict]:
@@ -148,7 +134,7 @@ def _matrix(implementations, outcomes, errors, unchecked: dict[str, str]) -> str
     lines = ["Conformance (max error relative to max|reference|, over all checks)", table(headers, rows)]
     for backend, why in unchecked.items():
         keys = ", ".join(i.key for i in implementations if i.backend == backend)
-        lines.append(f"  {backend}: {why} ({keys})")
+        lines.append(f"  {backend}: n/a, {why} ({keys})")
     return "\n".join(lines)
 
 

@@ -96,22 +96,29 @@ def output_folder(option: str, path: str) -> Path:
     return p
 
 
-def usable_backend(option: str, name: str, harness: bool = True) -> str:
-    """``name`` once it is a registered, usable backend (with a harness, if asked)."""
+def backend_problem(name: str) -> str | None:
+    """Why generic code cannot run on backend ``name`` (unknown, not usable, no working harness), or None."""
     from tpcore.errors import TpcoreError
     from tpcore.registry import get_registry
 
     registry = get_registry()
     if name not in registry.backends:
-        raise UsageError(f"{option} {name}: unknown backend; registered: {', '.join(registry.backends) or 'none'}")
+        return f"unknown backend; registered: {', '.join(registry.backends) or 'none'}"
     reason = registry.reason(name)
     if reason is not None:
-        raise UsageError(f"{option} {name}: not usable: {reason}")
-    if harness:
-        try:
-            registry.harness(name)
-        except TpcoreError as exc:
-            raise UsageError(f"{option} {name}: {str(exc).splitlines()[0]}") from None
+        return f"not usable: {reason}"
+    try:
+        registry.harness(name)
+    except TpcoreError as exc:
+        return str(exc).splitlines()[0]
+    return None
+
+
+def usable_backend(option: str, name: str) -> str:
+    """``name`` once generic code can run on it (:func:`backend_problem`); else :class:`UsageError`."""
+    problem = backend_problem(name)
+    if problem is not None:
+        raise UsageError(f"{option} {name}: {problem}")
     return name
 
 
@@ -177,6 +184,7 @@ __all__ = [
     "check_names",
     "output_file",
     "output_folder",
+    "backend_problem",
     "usable_backend",
     "add_spec_arguments",
     "spec_from_args",

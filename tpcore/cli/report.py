@@ -18,6 +18,7 @@ from pathlib import Path
 from tpcore.cli.common import (
     INTERRUPTED,
     UsageError,
+    backend_problem,
     check_names,
     names,
     output_folder,
@@ -54,15 +55,19 @@ def run(args: argparse.Namespace) -> int:
     registry = get_registry()
     if args.backends is not None:
         check_names("--backends", args.backends, list(registry.backends), "the registered backends")
-        for b in args.backends:
-            if registry.reason(b) is not None:
-                print(f"tpcore report: skipping {b}: {registry.reason(b)}", file=sys.stderr)
+    backends = []
+    for b in args.backends or registry.available():
+        problem = backend_problem(b)
+        if problem is None:
+            backends.append(b)
+        elif args.backends is not None or registry.reason(b) is None:  # say why an explicit or usable one is left out
+            print(f"tpcore report: skipping {b}: {problem}", file=sys.stderr)
+    cases = plan_cases(backends, args.variants) if backends else []
+    if not cases:
+        raise UsageError(f"--backends {','.join(args.backends or []) or '(default)'}: nothing to measure on them "
+                         "(see `tpcore backends`)")
     out = output_folder("--out", args.out)
     started = time.perf_counter()
-    cases = plan_cases(args.backends, args.variants)
-    if not cases:
-        raise UsageError(f"--backends {','.join(args.backends or []) or '(all)'}: no usable backend among them "
-                         "(see `tpcore backends`)")
     interrupted = ""
     try:
         rows = measure(cases, range(1, args.lmax + 1), args.batch, args.dtype, args.repeat, args.max_call_seconds)
