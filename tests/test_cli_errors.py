@@ -173,19 +173,19 @@ def test_ctrl_c_in_check_is_one_line_and_exit_130(tpcore_env, monkeypatch, capsy
 
 
 def test_ctrl_c_in_report_writes_what_was_measured_and_exits_130(tpcore_env, monkeypatch, tmp_path, capsys):
-    from tpcore.report import measure
+    from tpcore.report import timing
 
     calls = []
-    real = measure._measure_one
+    real = timing.interleaved
 
-    def measure_one_then_interrupt(*args):
+    def time_one_L_then_interrupt(*args, **kwargs):
         calls.append(args)
         if len(calls) > 1:
             raise KeyboardInterrupt
-        return real(*args)
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(measure, "_measure_one", measure_one_then_interrupt)
-    monkeypatch.setattr("tpcore.report.timing.matmul_peak_gflops", lambda backend: None)
+    monkeypatch.setattr(timing, "interleaved", time_one_L_then_interrupt)
+    monkeypatch.setattr(timing, "matmul_call", lambda backend: None)
     out_dir = tmp_path / "report"
     argv = ["report", "--out", str(out_dir), "--backends", "numpy", "--variants", "cgtp", "--lmax", "3", "--batch", "8",
             "--repeat", "1"]

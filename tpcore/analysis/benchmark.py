@@ -7,7 +7,6 @@ degrees); the default spec is a fully connected cgtp (``uvw``) of ``s2_irreps(L,
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,7 +37,7 @@ class PruningTiming:
 
     @property
     def speedup(self) -> float:
-        """``unpruned_s / pruned_s`` (both the best of the same number of repeats, same run)."""
+        """``unpruned_s / pruned_s`` (medians of the same interleaved rounds)."""
         return self.unpruned_s / self.pruned_s
 
 
@@ -67,14 +66,12 @@ def timed_pair(spec: TensorProductSpec, backend: str, batch: int, dtype: str = "
 def benchmark_pruning(
     spec: TensorProductSpec | None = None, backend: str = "numpy", batch: int = 1000, repeat: int = 10
 ) -> PruningTiming:
-    """Best-of-``repeat`` forward times of ``spec`` (default :func:`fully_connected_cgtp`) and its
-    half-pruned version, interleaved so that both see the same machine load."""
+    """Median forward times of ``spec`` (default :func:`fully_connected_cgtp`) and its half-pruned
+    version over at least ``repeat`` interleaved rounds (:func:`tpcore.report.timing.interleaved`,
+    the timing of ``tpcore report`` and ``tpcore compare``), so that both see the same machine load."""
+    from tpcore.report.timing import interleaved
+
     spec = fully_connected_cgtp() if spec is None else spec
     pruned, unpruned_call, pruned_call = timed_pair(spec, backend, batch)
-    best = [float("inf"), float("inf")]
-    for _ in range(repeat):
-        for i, call in enumerate((unpruned_call, pruned_call)):
-            start = time.perf_counter()
-            call()
-            best[i] = min(best[i], time.perf_counter() - start)
-    return PruningTiming(backend, len(spec.paths), len(pruned.paths), best[0], best[1])
+    t = interleaved({"unpruned": unpruned_call, "pruned": pruned_call}, min_rounds=repeat)
+    return PruningTiming(backend, len(spec.paths), len(pruned.paths), t["unpruned"].median_s, t["pruned"].median_s)

@@ -103,7 +103,7 @@ def _print_benchmark(spec, backend: str, batch: int) -> None:
     from tpcore.analysis.benchmark import benchmark_pruning
 
     t = benchmark_pruning(spec, backend=backend, batch=batch)
-    print(f"\nPruning benchmark ({t.backend}, batch {batch}, float32, best of 10, same run)")
+    print(f"\nPruning benchmark ({t.backend}, batch {batch}, float32, medians of interleaved rounds)")
     print(f"  unpruned  {t.paths} paths  {t.unpruned_s * 1e3:.3f} ms")
     print(f"  pruned    {t.kept_paths} paths  {t.pruned_s * 1e3:.3f} ms")
     print(f"  speedup   {t.speedup:.2f}x")

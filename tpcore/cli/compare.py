@@ -22,7 +22,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help=f"comma-separated, among {backends} (default all)")
     parser.add_argument("--workloads", type=names, default=list(WORKLOADS), help=f"comma-separated among {','.join(WORKLOADS)}")
     parser.add_argument("--repeat", type=positive_int, default=7,
-                        help="timed calls per measurement, taking turns with the peer; the fastest counts (default 7)")
+                        help="interleaved rounds at least, each timing every workload and implementation of one "
+                             "backend and L once; the median counts (default 7)")
     parser.add_argument("--out", default=None, help="also write the tables as markdown to this file")
 
 

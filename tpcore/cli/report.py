@@ -41,7 +41,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backends", type=names, default=None, help="comma-separated (default: every usable one)")
     parser.add_argument("--variants", type=names, default=list(VARIANTS), help="comma-separated (default: all)")
     parser.add_argument("--repeat", type=positive_int, default=5,
-                        help="timed calls per measurement, median reported (default 5)")
+                        help="interleaved rounds at least (all implementations of one L timed together), median "
+                             "reported (default 5)")
     parser.add_argument("--dtype", default="float32", choices=DTYPES)
     parser.add_argument("--max-call-seconds", type=positive_float, default=1.0,
                         help="skip larger L of an implementation once one forward call takes longer (default 1)")
@@ -101,14 +102,24 @@ def _write(rows, header: list[str], out: Path, args) -> None:
 
 
 def _header_lines(rows, args, seconds: float) -> list[str]:
-    peaks = {r.backend: r.peak_gflops for r in rows if r.peak_gflops}
+    from statistics import median
+
+    from tpcore.report.measure import BUDGET_S
+    from tpcore.report.timing import STABLE
+
+    per_L = {(r.backend, r.L): r.peak_gflops for r in rows if r.peak_gflops}  # the rows of one L share it
+    peaks = {b: median(p for (backend, _), p in per_L.items() if backend == b) for b, _ in per_L}
     return [
         f"- machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()}",
-        f"- settings: L = 1..{args.lmax}, batch {args.batch}, {args.dtype}, median of {args.repeat} calls "
-        "(fewer past 2 s per measurement)",
+        f"- settings: L = 1..{args.lmax}, batch {args.batch}, {args.dtype}",
+        "- timing: at each L every implementation's forward and forward+backward and a 1024x1024 matmul per backend "
+        f"are timed together in interleaved rounds; median of at least {args.repeat} rounds, more until every median "
+        f"is stable to {STABLE:.0%} or {BUDGET_S:.0f} s are spent; spread = interquartile range / median "
+        "(forward / forward+backward)",
         "- workloads (tpcore/report/workloads.py): cgtp = uvw 8x(0..L) x 1x(0..L) -> 8x(0..L); "
         "gtp/s2grid/mtp = weighted channel-wise 8x(0..L) x 8x(0..L) -> 8x(0..L)",
-        "- matmul peak measured in this run (float32 GFLOP/s): " + (", ".join(f"{b} {p:.0f}" for b, p in peaks.items()) or "-"),
+        "- matmul peak measured with them (float32 GFLOP/s, median over L; % of peak uses the same L's): "
+        + (", ".join(f"{b} {p:.0f}" for b, p in peaks.items()) or "-"),
         "- fwd / e3nn, fwd / e3nn_jax: forward time over the peer's forward time on the cgtp workload at the same L "
         "(< 1 is faster)",
         f"- total time: {seconds:.0f} s",

@@ -13,8 +13,10 @@ and each ``L`` it times, in the same process and under the same load:
 - ``s2grid``, ``gtp``: the channel-wise workloads at the same ``L``, against tpcore's own cgtp
   ``fc`` and ``cw`` (the "is the cheaper variant faster" question) and against the peer's ``fc``.
 
-tpcore and the peer take turns call by call, and each keeps its fastest call: on a shared machine
-the speed drifts over minutes, and taking turns exposes both to the same drift.
+At each backend and ``L`` every workload and implementation, forward and forward+backward, and a
+matmul for the peak are timed together in interleaved rounds (:func:`tpcore.report.timing.interleaved`,
+the timing ``tpcore report`` uses too), and each time is the median of its rounds: on a shared
+machine the speed drifts over minutes, and taking turns exposes all of them to the same drift.
 
 It prints speedups (peer time / tpcore time, > 1 is faster), the fitted growth exponent of each
 row's time with ``L``, the fraction of the matmul peak measured in the same run (useful FLOPs:
@@ -25,7 +27,6 @@ for jax the compiled peak temporary memory of forward+backward next to e3nn-jax'
 from __future__ import annotations
 
 import sys
-import time
 from dataclasses import dataclass, field
 
 from tpcore.report.workloads import CHANNELS, peer_on, workload_spec
@@ -76,43 +77,43 @@ class Row:
     memory: dict = field(default_factory=dict)  # L -> bytes (jax only)
 
 
-def measure(backends, workloads, Ls, batch, repeat):
-    from tpcore.report.timing import matmul_peak_gflops, prepare
+def measure(backends, workloads, Ls, batch, repeat, budget_s: float = 10.0):
+    """``(rows, peaks)``: at each backend and ``L``, every workload and implementation, forward and
+    forward+backward, with a matmul for the peak, timed together (:func:`~tpcore.report.timing.interleaved`)."""
+    from statistics import median
 
-    todo = [(b, w, L) for b in backends for w in workloads for L in Ls]
+    from tpcore.report.timing import interleaved, matmul_call, matmul_gflops, prepare
+
+    todo = [(b, L) for b in backends for L in Ls]
     rows: dict[tuple, Row] = {}
-    for k, (b, w, L) in enumerate(todo, start=1):
-        print(f"[{k}/{len(todo)}] {b}/{w} L={L}: {' vs '.join(i or 'tpcore' for i in _impls(b, w))}",
+    peaks: dict[str, list[float]] = {}
+    for k, (b, L) in enumerate(todo, start=1):
+        pairs = [(w, impl) for w in workloads for impl in _impls(b, w)]
+        print(f"[{k}/{len(todo)}] {b} L={L}: " + ", ".join(f"{w}/{impl or 'tpcore'}" for w, impl in pairs),
               file=sys.stderr, flush=True)
-        prepared = {}
-        for impl in _impls(b, w):
+        prepared, calls = {}, {}
+        for w, impl in pairs:
             rows.setdefault((b, w, impl), Row(b, w, impl))
             try:
-                prepared[impl] = prepare(b, workload(w, L), impl, batch)
+                prepared[w, impl] = p = prepare(b, workload(w, L), impl, batch)
             except NotImplementedError as exc:
-                print(f"    {impl or 'tpcore'} skipped: {exc}", file=sys.stderr)
-        for phase, call in (("fwd", "forward"), ("fwd+bwd", "forward_backward")):
-            calls = {impl: getattr(p, call) for impl, p in prepared.items() if phase == "fwd" or p.vjp_fn is not None}
-            best = _interleaved_best(calls, repeat)
-            for impl, seconds in best.items():
-                rows[b, w, impl].times[L, phase] = seconds
+                print(f"    {w}/{impl or 'tpcore'} skipped: {exc}", file=sys.stderr)
+                continue
+            calls[w, impl, "fwd"] = p.forward
+            if p.vjp_fn is not None:
+                calls[w, impl, "fwd+bwd"] = p.forward_backward
+        if (peak := matmul_call(b)) is not None:
+            calls["peak"] = peak
+        for key, timing in interleaved(calls, min_rounds=repeat, budget_s=budget_s).items():
+            if key == "peak":
+                peaks.setdefault(b, []).append(matmul_gflops(timing.median_s))
+            else:
+                w, impl, phase = key
+                rows[b, w, impl].times[L, phase] = timing.median_s
         if b == "jax":
-            for impl, p in prepared.items():
+            for (w, impl), p in prepared.items():
                 rows[b, w, impl].memory[L] = _jax_vjp_temp_bytes(p)
-    peaks = {b: matmul_peak_gflops(b) for b in backends}
-    return list(rows.values()), peaks
-
-
-def _interleaved_best(calls: dict, repeat: int) -> dict:
-    """The fastest of ``repeat`` timed calls of each, taking turns: a machine whose speed drifts
-    (shared cores) slows every implementation of a round alike, so the ratios stay fair."""
-    best = dict.fromkeys(calls, float("inf"))
-    for _ in range(max(1, repeat)):
-        for name, call in calls.items():
-            t0 = time.perf_counter()
-            call()
-            best[name] = min(best[name], time.perf_counter() - t0)
-    return best
+    return list(rows.values()), {b: median(p) for b, p in peaks.items()}
 
 
 def _impls(backend: str, workload_name: str):

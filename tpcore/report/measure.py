@@ -2,8 +2,9 @@
 
 The plan (:func:`plan_cases`) is every usable backend x variant with the variant's default
 implementation on that backend, plus the e3nn peers (:data:`~tpcore.report.workloads.PEERS`)
-when the e3nn plugin is installed, each at every ``L``. :func:`measure` runs them in order,
-printing one progress line per measurement to stderr, and fills in the ratios to the peers.
+when the e3nn plugin is installed, each at every ``L``. :func:`measure` runs them ``L`` by ``L``,
+timing every case of one ``L`` together, printing progress to stderr, and fills in the ratios to
+the peers.
 """
 
 from __future__ import annotations
@@ -45,8 +46,11 @@ class Row:
     flops: int = 0  # per sample
     max_error: float | None = None
     tolerance: float = 0.0
-    forward_s: float | None = None
+    forward_s: float | None = None  # median of the interleaved rounds
     forward_backward_s: float | None = None
+    #: interquartile range over the median of the forward and forward+backward calls
+    forward_spread: float | None = None
+    forward_backward_spread: float | None = None
     peak_gflops: float | None = None
     #: forward time / the peer's forward time at the same L, by peer name (e3nn, e3nn_jax)
     ratios: dict[str, float] = field(default_factory=dict)
@@ -87,50 +91,80 @@ def plan_cases(backends: Sequence[str] | None, variants: Sequence[str]) -> list[
     return cases + peers
 
 
+#: seconds of timing per ``L`` after which :func:`measure` stops adding rounds
+BUDGET_S = 10.0
+
+
 def measure(cases: Sequence[CaseKey], ls: Sequence[int], batch: int, dtype: str, repeat: int,
-            max_call_s: float = 1.0, stream: TextIO = sys.stderr) -> list[Row]:
-    """Run every case at every ``L``; ratios to the peers are filled in at the end.
+            max_call_s: float = 1.0, stream: TextIO = sys.stderr, budget_s: float = BUDGET_S) -> list[Row]:
+    """Run every case at every ``L``; returns the rows case by case, ``L`` ascending.
 
-    Times grow with ``L``, so once a case's forward call takes over ``max_call_s`` seconds its
-    larger ``L`` are skipped (with that reason in the table): one slow implementation must not
-    hold the whole report up. Ctrl-C raises :class:`Interrupted` carrying the rows measured so far.
+    At each ``L`` every case is built and checked, then all of them, forward and forward+backward,
+    with a 1024x1024 matmul per backend for the peak, are timed together by
+    :func:`~tpcore.report.timing.interleaved` (at least ``repeat`` rounds, about ``budget_s``
+    seconds at most): every number of one ``L``, ratios to the peers and fractions of the peak
+    included, comes from the same rounds under the same load. Times grow with ``L``, so once a
+    case's forward call takes over ``max_call_s`` seconds its larger ``L`` are skipped (with that
+    reason in the table): one slow implementation must not hold the whole report up. Ctrl-C
+    raises :class:`Interrupted` carrying the rows of the ``L`` finished before it.
     """
-    from tpcore.report.timing import matmul_peak_gflops
-
-    peaks = {b: matmul_peak_gflops(b) for b in sorted({c.backend for c in cases})}
-    print("matmul peak (float32, GFLOP/s): " + ", ".join(f"{b} {p:.0f}" for b, p in peaks.items() if p), file=stream)
-    todo = [(c, L) for c in cases for L in ls]
-    rows: list[Row] = []
-    try:
-        _measure_all(todo, rows, batch, dtype, repeat, max_call_s, peaks, stream)
-    except KeyboardInterrupt as exc:
-        _fill_ratios(rows)
-        raise Interrupted(rows) from exc
-    _fill_ratios(rows)
-    return rows
-
-
-def _measure_all(todo, rows: list[Row], batch, dtype, repeat, max_call_s, peaks, stream) -> None:
+    rows: list[tuple[int, Row]] = []
     too_slow: dict[CaseKey, Row] = {}  # case -> the row that took too long
-    for k, (case, L) in enumerate(todo, 1):
+    try:
+        for L in ls:
+            rows += _measure_at(L, cases, batch, dtype, repeat, budget_s, too_slow, stream, done=len(rows),
+                                total=len(cases) * len(ls))
+            for (_, row), case in zip(rows[-len(cases):], cases):
+                if row.forward_s and row.forward_s > max_call_s:
+                    too_slow.setdefault(case, row)
+    except KeyboardInterrupt as exc:
+        raise Interrupted([row for _, row in sorted(rows, key=lambda r: (r[0], r[1].L))]) from exc
+    return [row for _, row in sorted(rows, key=lambda r: (r[0], r[1].L))]
+
+
+def _measure_at(L, cases, batch, dtype, repeat, budget_s, too_slow, stream, done, total) -> list[tuple[int, Row]]:
+    """The rows of every case at ``L`` (in case order, with the case's index)."""
+    from tpcore.report.timing import interleaved, matmul_call, matmul_gflops
+
+    rows, calls = [], {}
+    for index, case in enumerate(cases):
         start = time.perf_counter()
         if case in too_slow:
             slow = too_slow[case]
             row = Row(case.backend, case.variant, slow.impl, L, batch, dtype, len(interactions(workload_spec(case.variant, L))),
                       error=f"skipped: L={slow.L} took {slow.forward_s:.1f} s per call (> --max-call-seconds)")
         else:
-            row = _measure_one(case, L, batch, dtype, repeat)
-            if row.forward_s and row.forward_s > max_call_s:
-                too_slow[case] = row
-        row.peak_gflops = peaks.get(case.backend)
-        rows.append(row)
-        print(f"[{k}/{len(todo)}] {row.label} L={L}: {_progress(row)} ({time.perf_counter() - start:.1f} s)",
+            row, prepared = _prepare_one(case, L, batch, dtype)
+            if prepared is not None:
+                calls[index, "fwd"] = prepared.forward
+                if prepared.vjp_fn is not None:
+                    calls[index, "fwd+bwd"] = prepared.forward_backward
+        rows.append((index, row))
+        print(f"[{done + index + 1}/{total}] {row.label} L={L}: {_progress(row)} ({time.perf_counter() - start:.1f} s)",
               file=stream, flush=True)
+    backends = sorted({cases[i].backend for i, _ in calls})
+    calls.update({("peak", b): call for b in backends if (call := matmul_call(b)) is not None})
+    start = time.perf_counter()
+    timings = interleaved(calls, min_rounds=repeat, budget_s=budget_s)
+    peaks = {key[1]: matmul_gflops(t.median_s) for key, t in timings.items() if key[0] == "peak"}
+    for index, row in rows:
+        forward, backward = timings.get((index, "fwd")), timings.get((index, "fwd+bwd"))
+        row.peak_gflops = peaks.get(row.backend)
+        if forward is not None:
+            row.forward_s, row.forward_spread = forward.median_s, forward.spread
+        if backward is not None:
+            row.forward_backward_s, row.forward_backward_spread = backward.median_s, backward.spread
+    _fill_ratios([row for _, row in rows])
+    rounds = max((t.rounds for t in timings.values()), default=0)
+    print(f"    L={L}: {len(calls)} calls timed together, {rounds} rounds ({time.perf_counter() - start:.1f} s): "
+          + "; ".join(f"{row.label} {_times(row)}" for _, row in rows if row.forward_s), file=stream, flush=True)
+    return rows
 
 
-def _measure_one(case: CaseKey, L: int, batch: int, dtype: str, repeat: int) -> Row:
+def _prepare_one(case: CaseKey, L: int, batch: int, dtype: str):
+    """``(row, prepared)``: the case built, warmed up and checked at ``L``; ``prepared`` None if it cannot run."""
     from tpcore.analysis import implementation_flops
-    from tpcore.report.timing import median_seconds, prepare
+    from tpcore.report.timing import prepare
     from tpcore.testing.checks import TOLERANCES
 
     spec = workload_spec(case.variant, L)
@@ -141,15 +175,13 @@ def _measure_one(case: CaseKey, L: int, batch: int, dtype: str, repeat: int) -> 
         row.impl = prepared.impl
         row.flops = implementation_flops(spec, prepared.impl)
         row.max_error = prepared.max_error()
-        row.forward_s = median_seconds(prepared.forward, repeat)
-        if prepared.vjp_fn is not None:
-            row.forward_backward_s = median_seconds(prepared.forward_backward, repeat)
+        return row, prepared
     except NotImplementedError as exc:
         row.error = f"skipped: {exc}"
     except Exception as exc:  # one broken implementation must not hide the others' numbers
         row.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
         traceback.print_exc(file=sys.stderr)
-    return row
+    return row, None
 
 
 def _fill_ratios(rows: list[Row]) -> None:
@@ -162,10 +194,12 @@ def _fill_ratios(rows: list[Row]) -> None:
 
 
 def _progress(row: Row) -> str:
-    if row.error:
-        return row.error
+    return row.error or f"built, error {row.max_error:.1e}"
+
+
+def _times(row: Row) -> str:
     fb = f", fwd+bwd {row.forward_backward_s * 1e3:.3g} ms" if row.forward_backward_s else ""
-    return f"fwd {row.forward_s * 1e3:.3g} ms{fb}, error {row.max_error:.1e}"
+    return f"fwd {row.forward_s * 1e3:.3g} ms{fb}"
 
 
 __all__ = ["CaseKey", "Row", "Interrupted", "plan_cases", "measure"]

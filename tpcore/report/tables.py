@@ -15,7 +15,7 @@ from tpcore.report.measure import Row
 from tpcore.report.workloads import PEERS
 
 HEADERS = ("backend", "variant", "impl", "L", "interactions", "FLOPs/sample", "max rel. error", "correct",
-           "fwd ms", "fwd+bwd ms", "GFLOP/s", "% of peak", *(f"fwd / {p}" for p in PEERS))
+           "fwd ms", "fwd+bwd ms", "spread", "GFLOP/s", "% of peak", *(f"fwd / {p}" for p in PEERS))
 
 
 def table_cells(rows: Sequence[Row]) -> list[list[str]]:
@@ -25,11 +25,12 @@ def table_cells(rows: Sequence[Row]) -> list[list[str]]:
 
 def _cells(r: Row) -> list[str]:
     if r.error:
-        return [r.backend, r.variant, r.impl, str(r.L), str(r.interactions), "-", r.error, "-", *["-"] * (4 + len(PEERS))]
+        return [r.backend, r.variant, r.impl, str(r.L), str(r.interactions), "-", r.error, "-", *["-"] * (5 + len(PEERS))]
     peak = f"{100 * r.gflops / r.peak_gflops:.1f}" if r.gflops and r.peak_gflops else "-"
     return [
         r.backend, r.variant, r.impl, str(r.L), str(r.interactions), f"{r.flops:,}", f"{r.max_error:.1e}",
         "yes" if r.correct else f"NO (tolerance {r.tolerance:.0e})", _ms(r.forward_s), _ms(r.forward_backward_s),
+        " / ".join(f"{100 * s:.0f}%" for s in (r.forward_spread, r.forward_backward_spread) if s is not None) or "-",
         f"{r.gflops:.2f}" if r.gflops else "-", peak, *(f"{r.ratios[p]:.2f}" if p in r.ratios else "-" for p in PEERS),
     ]
 

@@ -1,10 +1,12 @@
-"""Running one implementation on one workload: build, warm up, time, check against the reference.
+"""Running implementations on a workload: build, warm up, check against the reference, and time.
 
 :func:`prepare` returns a :class:`Prepared` whose :meth:`~Prepared.forward` and
 :meth:`~Prepared.forward_backward` each run one synchronized call (the asv suite times exactly
-these), whose :meth:`~Prepared.max_error` compares a run with the float64 reference, and
-:func:`median_seconds` times a call the way ``tpcore report`` does. Everything goes through the
-backend's :class:`~tpcore.harness.Harness`, so any registered backend can be measured.
+these) and whose :meth:`~Prepared.max_error` compares a run with the float64 reference.
+:func:`interleaved` is the one way tpcore times calls against each other (``tpcore report``,
+``tpcore compare``, ``tpcore analyze --bench-prune``): every call of a comparison in the same
+rounds, the median and the spread of each. Everything goes through the backend's
+:class:`~tpcore.harness.Harness`, so any registered backend can be measured.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from functools import lru_cache
-from statistics import median
-from typing import Any, Callable
+from math import sqrt
+from statistics import median, quantiles
+from typing import Any, Callable, Hashable, Mapping, TypeVar
 
 import numpy as np
 
@@ -105,27 +108,80 @@ def prepare(backend: str, spec: TensorProductSpec, impl: str | None, batch: int,
     return prepared
 
 
-def median_seconds(call: Callable[[], Any], repeat: int, budget_s: float = 2.0) -> float:
-    """Median wall time of ``call()`` over up to ``repeat`` runs, fewer once ``budget_s`` is spent.
+@dataclass(frozen=True)
+class Timing:
+    """Wall time per call over interleaved rounds: the median and the quartiles around it."""
 
-    The caller has warmed ``call`` up; each run must block until its result exists.
+    median_s: float
+    q1_s: float
+    q3_s: float
+    rounds: int
+
+    @property
+    def spread(self) -> float:
+        """Interquartile range over the median: 0.05 means the middle half of the calls lie within 5%."""
+        return (self.q3_s - self.q1_s) / self.median_s if self.median_s else 0.0
+
+
+K = TypeVar("K", bound=Hashable)
+#: a median counts as stable once its standard error is below this fraction of it
+STABLE = 0.02
+#: rounds before a median can be called stable (a quartile of fewer says nothing)
+MIN_ROUNDS_FOR_STABILITY = 5
+#: rounds :func:`interleaved` always runs once its budget is spent, however slow the calls
+MIN_ROUNDS_OVER_BUDGET = 3
+
+
+def interleaved(calls: Mapping[K, Callable[[], Any]], min_rounds: int = 5, budget_s: float = 2.0,
+                max_rounds: int = 200) -> dict[K, Timing]:
+    """Time each of ``calls`` in rounds that run every call once, in an order rotated each round.
+
+    The speed of a shared machine drifts over seconds; running everything being compared in the
+    same rounds exposes each to the same drift, so their ratios stay fair (timing one after the
+    other does not: under load a forward once measured slower than its own forward+backward).
+    Rounds continue past ``min_rounds`` (and :data:`MIN_ROUNDS_FOR_STABILITY`) while some median is
+    not stable, that is while its standard error (``1.2533 sigma / sqrt(n)``, with ``sigma``
+    estimated robustly as ``IQR / 1.349``) exceeds :data:`STABLE` of it, until ``max_rounds``; once
+    ``budget_s`` seconds are spent they stop after ``min_rounds`` or
+    :data:`MIN_ROUNDS_OVER_BUDGET` rounds, whichever is fewer. The caller has warmed every call up (compiled,
+    caches filled), and each call blocks until its result exists.
     """
-    times: list[float] = []
+    keys = list(calls)
+    if not keys:
+        return {}
+    times: dict[K, list[float]] = {k: [] for k in keys}
     start = time.perf_counter()
-    while len(times) < max(1, repeat):
-        t0 = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - t0)
-        if time.perf_counter() - start > budget_s:
+    for n in range(1, max_rounds + 1):
+        shift = (n - 1) % len(keys)
+        for key in keys[shift:] + keys[:shift]:
+            t0 = time.perf_counter()
+            calls[key]()
+            times[key].append(time.perf_counter() - t0)
+        spent = time.perf_counter() - start
+        if n >= max(min_rounds, MIN_ROUNDS_FOR_STABILITY) and all(_stable(t) for t in times.values()):
             break
-    return median(times)
+        if spent > budget_s and n >= min(min_rounds, MIN_ROUNDS_OVER_BUDGET):
+            break
+    return {k: _timing(t) for k, t in times.items()}
 
 
-def matmul_peak_gflops(backend: str, n: int = 1024, repeat: int = 5) -> float | None:
-    """GFLOP/s of an ``n x n`` float32 matmul on ``backend`` (``a @ b``), None if it cannot run.
+def _timing(times: list[float]) -> Timing:
+    m = median(times)
+    q1, _, q3 = quantiles(times, n=4, method="inclusive") if len(times) > 1 else (m, m, m)
+    return Timing(m, q1, q3, len(times))
 
-    Measured in the same run as the tensor products so that "fraction of peak" compares numbers
-    taken under the same load.
+
+def _stable(times: list[float]) -> bool:
+    t = _timing(times)
+    sigma = (t.q3_s - t.q1_s) / 1.349
+    return 1.2533 * sigma / sqrt(len(times)) <= STABLE * t.median_s
+
+
+def matmul_call(backend: str, n: int = 1024) -> Callable[[], Any] | None:
+    """A warmed-up ``n x n`` float32 matmul on ``backend`` (``a @ b``, synchronized), None if it has no harness.
+
+    Timed in the same rounds as the tensor products, it gives the peak that "% of peak" divides by,
+    under the same load: ``2 n^3 / seconds``.
     """
     from tpcore.registry import get_registry
 
@@ -140,7 +196,18 @@ def matmul_peak_gflops(backend: str, n: int = 1024, repeat: int = 5) -> float | 
         return harness.sync(a @ b)
 
     matmul()
-    return 2 * n**3 / median_seconds(matmul, repeat) / 1e9
+    return matmul
 
 
-__all__ = ["Prepared", "prepare", "median_seconds", "matmul_peak_gflops"]
+def matmul_gflops(seconds: float, n: int = 1024) -> float:
+    """GFLOP/s of an ``n x n`` matmul that took ``seconds``."""
+    return 2 * n**3 / seconds / 1e9
+
+
+def matmul_peak_gflops(backend: str, n: int = 1024, repeat: int = 5) -> float | None:
+    """GFLOP/s of an ``n x n`` float32 matmul on ``backend`` timed alone, None if it cannot run."""
+    call = matmul_call(backend, n)
+    return None if call is None else matmul_gflops(interleaved({backend: call}, repeat)[backend].median_s, n)
+
+
+__all__ = ["Prepared", "prepare", "Timing", "interleaved", "matmul_call", "matmul_gflops", "matmul_peak_gflops"]
