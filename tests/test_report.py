@@ -19,7 +19,7 @@ def report(tmp_path_factory):
     pytest.importorskip("torch", reason="the tiny report runs numpy and torch")
     out = tmp_path_factory.mktemp("report")
     code = main(["report", "--out", str(out), "--lmax", "2", "--batch", "16", "--repeat", "1",
-                 "--backends", "numpy,torch"])
+                 "--backends", "numpy,torch", "--timing-seconds", "1"])
     return code, out
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tpcore.cli.common import UsageError, check_names, names, output_file, positive_int
+from tpcore.cli.common import UsageError, check_names, names, output_file, positive_float, positive_int
+from tpcore.report.timing import BUDGET_S
 
 HELP = "time tpcore against e3nn and e3nn-jax in one run and print speedups, growth exponents, peak fractions"
 
@@ -24,6 +25,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeat", type=positive_int, default=7,
                         help="interleaved rounds at least, each timing every workload and implementation of one "
                              "backend and L once; the median counts (default 7)")
+    parser.add_argument("--timing-seconds", type=positive_float, default=BUDGET_S,
+                        help=f"stop adding timing rounds at one backend and L after this many seconds (default {BUDGET_S:g})")
     parser.add_argument("--out", default=None, help="also write the tables as markdown to this file")
 
 
@@ -47,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         if reasons[b] is not None:
             print(f"tpcore compare: skipping {b}: {reasons[b]}", file=sys.stderr)
     Ls = list(range(args.lmin, args.lmax + 1))
-    rows, peaks = measure(usable, args.workloads, Ls, args.batch, args.repeat)
+    rows, peaks = measure(usable, args.workloads, Ls, args.batch, args.repeat, budget_s=args.timing_seconds)
     text = "\n\n".join(tables(rows, peaks, Ls, args.batch))
     print(text)
     if args.out:

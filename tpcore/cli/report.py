@@ -26,6 +26,7 @@ from tpcore.cli.common import (
     positive_int,
     table,
 )
+from tpcore.report.timing import BUDGET_S
 from tpcore.spec import VARIANTS
 
 HELP = "measure every usable implementation: correctness vs the reference, time, FLOPs, ratios to e3nn; writes report.md/.html and plots"
@@ -44,6 +45,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="interleaved rounds at least (all implementations of one L timed together), median "
                              "reported (default 5)")
     parser.add_argument("--dtype", default="float32", choices=DTYPES)
+    parser.add_argument("--timing-seconds", type=positive_float, default=BUDGET_S,
+                        help=f"stop adding timing rounds at one L after this many seconds (default {BUDGET_S:g})")
     parser.add_argument("--max-call-seconds", type=positive_float, default=1.0,
                         help="skip larger L of an implementation once one forward call takes longer (default 1)")
 
@@ -71,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     interrupted = ""
     try:
-        rows = measure(cases, range(1, args.lmax + 1), args.batch, args.dtype, args.repeat, args.max_call_seconds)
+        rows = measure(cases, range(1, args.lmax + 1), args.batch, args.dtype, args.repeat, args.max_call_seconds,
+                       budget_s=args.timing_seconds)
     except Interrupted as exc:
         rows = exc.rows
         interrupted = f"interrupted (Ctrl-C) after {len(rows)} of {len(cases) * args.lmax} measurements"
@@ -104,7 +108,6 @@ def _write(rows, header: list[str], out: Path, args) -> None:
 def _header_lines(rows, args, seconds: float) -> list[str]:
     from statistics import median
 
-    from tpcore.report.measure import BUDGET_S
     from tpcore.report.timing import STABLE
 
     per_L = {(r.backend, r.L): r.peak_gflops for r in rows if r.peak_gflops}  # the rows of one L share it
@@ -114,7 +117,7 @@ def _header_lines(rows, args, seconds: float) -> list[str]:
         f"- settings: L = 1..{args.lmax}, batch {args.batch}, {args.dtype}",
         "- timing: at each L every implementation's forward and forward+backward and a 1024x1024 matmul per backend "
         f"are timed together in interleaved rounds; median of at least {args.repeat} rounds, more until every median "
-        f"is stable to {STABLE:.0%} or {BUDGET_S:.0f} s are spent; spread = interquartile range / median "
+        f"is stable to {STABLE:.0%} or {args.timing_seconds:g} s are spent; spread = interquartile range / median "
         "(forward / forward+backward)",
         "- workloads (tpcore/report/workloads.py): cgtp = uvw 8x(0..L) x 1x(0..L) -> 8x(0..L); "
         "gtp/s2grid/mtp = weighted channel-wise 8x(0..L) x 8x(0..L) -> 8x(0..L)",

@@ -29,6 +29,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 
+from tpcore.report.timing import BUDGET_S
 from tpcore.report.workloads import CHANNELS, peer_on, workload_spec
 
 WORKLOADS = ("full", "fc", "cw", "s2grid", "gtp")
@@ -77,7 +78,7 @@ class Row:
     memory: dict = field(default_factory=dict)  # L -> bytes (jax only)
 
 
-def measure(backends, workloads, Ls, batch, repeat, budget_s: float = 10.0):
+def measure(backends, workloads, Ls, batch, repeat, budget_s: float = BUDGET_S):
     """``(rows, peaks)``: at each backend and ``L``, every workload and implementation, forward and
     forward+backward, with a matmul for the peak, timed together (:func:`~tpcore.report.timing.interleaved`)."""
     from statistics import median

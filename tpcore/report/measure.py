@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Sequence, TextIO
 
 from tpcore.analysis.expressivity import interactions
+from tpcore.report.timing import BUDGET_S
 from tpcore.report.workloads import PEERS, workload_spec
 
 
@@ -89,10 +90,6 @@ def plan_cases(backends: Sequence[str] | None, variants: Sequence[str]) -> list[
     peers = [CaseKey(i.backend, "cgtp", i.name) for i in registry.implementations(variant="cgtp")
              if i.name in PEERS and i.backend in usable]
     return cases + peers
-
-
-#: seconds of timing per ``L`` after which :func:`measure` stops adding rounds
-BUDGET_S = 10.0
 
 
 def measure(cases: Sequence[CaseKey], ls: Sequence[int], batch: int, dtype: str, repeat: int,

@@ -124,6 +124,9 @@ class Timing:
 
 
 K = TypeVar("K", bound=Hashable)
+#: seconds of timing per comparison (one L of ``tpcore report``, one backend and L of ``tpcore compare``)
+#: after which rounds stop
+BUDGET_S = 10.0
 #: a median counts as stable once its standard error is below this fraction of it
 STABLE = 0.02
 #: rounds before a median can be called stable (a quartile of fewer says nothing)
@@ -210,4 +213,4 @@ def matmul_peak_gflops(backend: str, n: int = 1024, repeat: int = 5) -> float | 
     return None if call is None else matmul_gflops(interleaved({backend: call}, repeat)[backend].median_s, n)
 
 
-__all__ = ["Prepared", "prepare", "Timing", "interleaved", "matmul_call", "matmul_gflops", "matmul_peak_gflops"]
+__all__ = ["Prepared", "prepare", "BUDGET_S", "Timing", "interleaved", "matmul_call", "matmul_gflops", "matmul_peak_gflops"]
