@@ -11,7 +11,7 @@ the same output block, ``path``: the path's own term times their count, ``none``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import sqrt
+from math import isfinite, sqrt
 from typing import Callable
 
 import numpy as np
@@ -122,16 +122,20 @@ def channel_triples(mode: str, m1: int, m2: int, mo: int) -> tuple[np.ndarray, n
 
 
 def full_product_irreps(irreps_in1: Irreps, irreps_in2: Irreps) -> Irreps:
-    """Output irreps of e3nn's ``FullTensorProduct``: every ``mul1*mul2 x ir_out``, sorted."""
-    out = [MulIr(m1 * m2, ir) for m1, ir1 in irreps_in1 for m2, ir2 in irreps_in2 for ir in ir1 * ir2]
+    """Output irreps of e3nn's ``FullTensorProduct``: every ``mul1*mul2 x ir_out``, sorted.
+
+    Like e3nn (which simplifies its inputs first), empty blocks (``mul1 * mul2 == 0``) are left out.
+    """
+    out = [MulIr(m1 * m2, ir) for m1, ir1 in irreps_in1 for m2, ir2 in irreps_in2 if m1 * m2 for ir in ir1 * ir2]
     return Irreps(out).sort().irreps
 
 
 def _full_product_instructions(irreps_in1: Irreps, irreps_in2: Irreps, irreps_out: Irreps) -> list[tuple]:
     unsorted = [
         (i1, i2, ir)
-        for i1, (_, ir1) in enumerate(irreps_in1)
-        for i2, (_, ir2) in enumerate(irreps_in2)
+        for i1, (m1, ir1) in enumerate(irreps_in1)
+        for i2, (m2, ir2) in enumerate(irreps_in2)
+        if m1 * m2
         for ir in ir1 * ir2
     ]
     position = Irreps([MulIr(1, ir) for *_, ir in unsorted]).sort().p
@@ -232,11 +236,11 @@ def _parse_instruction(k, ins, default_mode, irreps_in1, irreps_in2, irreps_out)
         raise ValueError(
             f"instructions[{k}] = {ins!r}: expected (i_in1, i_in2, i_out[, mode[, has_weight[, path_weight]]])"
         )
-    i1, i2, io = (int(i) for i in ins[:3])
+    i1, i2, io = (_instruction_index(k, name, i) for name, i in zip(("i_in1", "i_in2", "i_out"), ins[:3]))
     mode = ins[3] if len(ins) > 3 else default_mode
     check_choice(f"instructions[{k}] mode", mode, CGTP_MODES)
-    has_weight = bool(ins[4]) if len(ins) > 4 else mode != "uvuv"
-    path_weight = float(ins[5]) if len(ins) > 5 else 1.0
+    has_weight = _instruction_flag(k, ins[4]) if len(ins) > 4 else mode != "uvuv"
+    path_weight = _instruction_path_weight(k, ins[5]) if len(ins) > 5 else 1.0
     for name, i, irreps in (("i_in1", i1, irreps_in1), ("i_in2", i2, irreps_in2), ("i_out", io, irreps_out)):
         if not 0 <= i < len(irreps):
             raise ValueError(f"instructions[{k}]: {name}={i} is out of range for {irreps} ({len(irreps)} blocks)")
@@ -258,3 +262,29 @@ def _parse_instruction(k, ins, default_mode, irreps_in1, irreps_in2, irreps_out)
             f"got mul_in1={m1}, mul_in2={m2}, mul_out={mo}"
         )
     return i1, i2, io, mode, has_weight, path_weight
+
+
+def _instruction_index(k: int, name: str, value) -> int:
+    """A block index of instruction ``k``: an integer (``0.7`` is refused, not truncated to 0)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"instructions[{k}]: {name} must be an integer block index, got {type(value).__name__} {value!r}")
+    return int(value)
+
+
+def _instruction_flag(k: int, value) -> bool:
+    """``has_weight`` of instruction ``k``: a bool (``"no"`` is refused, not read as True)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"instructions[{k}]: has_weight must be True or False, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def _instruction_path_weight(k: int, value) -> float:
+    """``path_weight`` of instruction ``k``: a finite real >= 0 (it enters as ``sqrt(path_weight)``, as in e3nn)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"instructions[{k}]: path_weight must be a real number >= 0, got {type(value).__name__} {value!r}")
+    if not (isfinite(value) and value >= 0):
+        raise ValueError(
+            f"instructions[{k}]: path_weight must be finite and >= 0 (the path's coefficient is "
+            f"sqrt(alpha * path_weight)), got {float(value)!r}"
+        )
+    return float(value)

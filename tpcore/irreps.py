@@ -12,13 +12,16 @@ Ordering: ``Irrep`` compares as the tuple ``(l, p)``, so e3nn's sort order is
 
 from __future__ import annotations
 
+import operator
 import re
+from collections.abc import Mapping, Set
 from typing import Iterable, NamedTuple
 
 import numpy as np
 
-_IRREP_RE = re.compile(r"^(\d+)([eoy])$")
-_MUL_IR_RE = re.compile(r"^(?:(\d+)\s*x\s*)?(\d+[eoy])$")
+# ASCII digits only: ``\d`` would also read "1x٣e" (an Arabic-Indic three) as 1x3e
+_IRREP_RE = re.compile(r"^([0-9]+)([eoy])$")
+_MUL_IR_RE = re.compile(r"^(?:([0-9]+)\s*x\s*)?([0-9]+[eoy])$")
 
 
 class Irrep(tuple):
@@ -41,7 +44,7 @@ class Irrep(tuple):
                 l, p = l
             else:
                 raise ValueError(f"cannot make an Irrep from {l!r}")
-        if not isinstance(l, (int, np.integer)) or l < 0:
+        if isinstance(l, bool) or not isinstance(l, (int, np.integer)) or l < 0:
             raise ValueError(f"irrep degree l must be a non-negative integer, got {l!r}")
         if p not in (1, -1):
             raise ValueError(f"irrep parity p must be 1 or -1, got {p!r}")
@@ -102,7 +105,7 @@ class Irreps(tuple):
         if isinstance(irreps, str):
             blocks = _parse(irreps)
         else:
-            blocks = [_as_mul_ir(item) for item in irreps]
+            blocks = [_as_mul_ir(item) for item in _block_sequence(irreps)]
         return super().__new__(cls, tuple(blocks))
 
     @property
@@ -205,11 +208,42 @@ def s2_irreps(lmax: int, p: int = 1, mul: int = 1) -> Irreps:
     ``p=1`` gives ``0e + 1o + 2e + ...`` (a scalar field), ``p=-1`` gives ``0o + 1e + 2o + ...``
     (a pseudo-scalar field).
     """
-    if not isinstance(lmax, (int, np.integer)) or lmax < 0:
-        raise ValueError(f"lmax must be a non-negative integer, got {lmax!r}")
-    if p not in (1, -1):
+    lmax = non_negative_int("lmax", lmax)
+    mul = non_negative_int("mul", mul)
+    if isinstance(p, bool) or p not in (1, -1):
         raise ValueError(f"p must be 1 or -1, got {p!r}")
     return Irreps([MulIr(mul, Irrep(l, p * (-1) ** l)) for l in range(lmax + 1)])
+
+
+def non_negative_int(name: str, value) -> int:
+    """``value`` as a Python int >= 0; a TypeError (not an integer) or ValueError (negative) naming ``name``.
+
+    Accepts Python and numpy integers; rejects bools, floats (even ``2.0``) and strings.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a non-negative integer, got the bool {value!r}")
+    try:
+        n = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be a non-negative integer, got {type(value).__name__} {value!r}") from None
+    if n < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {n}")
+    return int(n)
+
+
+_IRREPS_FORMS = "a string such as '8x0e + 4x1o', an Irrep, or a sequence of (mul, irrep) blocks"
+
+
+def _block_sequence(irreps):
+    """``irreps`` as a list of blocks, refusing what would be misread (a dict's values, a set's order)."""
+    if isinstance(irreps, Mapping):
+        raise TypeError(
+            f"irreps must be {_IRREPS_FORMS}; got a {type(irreps).__name__} {irreps!r}, whose values would be "
+            f"ignored (write it as a list of (mul, irrep) pairs, e.g. {[(m, k) for k, m in irreps.items()]!r})"
+        )
+    if isinstance(irreps, (Set, bytes)) or not isinstance(irreps, Iterable):
+        raise TypeError(f"irreps must be {_IRREPS_FORMS}; got {type(irreps).__name__} {irreps!r}")
+    return list(irreps)
 
 
 def _as_mul_ir(item) -> MulIr:
@@ -221,7 +255,9 @@ def _as_mul_ir(item) -> MulIr:
         return _parse_block(item)
     if isinstance(item, tuple) and len(item) == 2:
         mul, ir = item
-        if isinstance(mul, (int, np.integer)) and not isinstance(mul, bool):
+        if isinstance(mul, (bool, np.bool_, float, np.floating)):
+            raise TypeError(f"multiplicity must be a non-negative integer, got {type(mul).__name__} {mul!r} in {item!r}")
+        if isinstance(mul, (int, np.integer)):
             if mul < 0:
                 raise ValueError(f"multiplicity must be >= 0, got {mul} in {item!r}")
             return MulIr(int(mul), Irrep(ir))
@@ -250,5 +286,5 @@ def as_irreps(value: Iterable | str, name: str = "irreps") -> Irreps:
     """``Irreps(value)`` with the argument's name in the error message."""
     try:
         return Irreps(value)
-    except ValueError as err:
-        raise ValueError(f"{name}: {err}") from None
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"{name}: {err}") from None

@@ -32,6 +32,7 @@ Ops (``Op.kind``; ``args`` name earlier values or ``consts``; ``params`` are sta
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Mapping
@@ -57,6 +58,12 @@ STRATEGIES: dict[str, tuple[str, ...]] = {
 #: (measured on CPU in torch and jax, forward and backward, for e3nn's fully connected and full
 #: tensor products at L = 1..3; ``docs/benchmarks.md``).
 FOLD_FLOPS_RATIO = 16
+
+#: ``folded`` is refused above this many bytes of :func:`folded_bytes` (and ``auto`` never picks it
+#: there): its dense matrix grows as ``dim1 * dim2 * dim_out``, 4 GB already for three
+#: ``s2_irreps(4, mul=32)``. The environment variable :data:`FOLDED_MAX_BYTES_ENV` overrides it.
+FOLDED_MAX_BYTES = 256 * 2**20
+FOLDED_MAX_BYTES_ENV = "TPCORE_FOLDED_MAX_BYTES"
 
 #: The u<v modes read the inputs' channels gathered pair by pair (:func:`_operands`), so they are
 #: the uu modes on those pairs: ``uvu<v`` is ``uuu``, ``u<vw`` is ``uuw``. In every table below
@@ -143,7 +150,8 @@ def resolve_strategy(spec: TensorProductSpec, strategy: str | None = None) -> st
     from tpcore.analysis.flops import flops  # the cost model; numpy only
 
     costs = flops(spec)
-    return "folded" if costs["folded"] <= FOLD_FLOPS_RATIO * costs["block"] else "block"
+    small = costs["folded"] <= FOLD_FLOPS_RATIO * costs["block"]
+    return "folded" if small and folded_bytes(spec) <= folded_max_bytes() else "block"
 
 
 @lru_cache(maxsize=256)
@@ -153,29 +161,91 @@ def lower(spec: TensorProductSpec, strategy: str | None = None) -> Plan:
     ``Plan.strategy`` is the strategy used (``auto`` resolved).
     """
     strategy = resolve_strategy(spec, strategy)
+    if strategy == "folded":
+        check_folded_size(spec)
+    live = _computed_paths(spec)
     b = _Builder()
     per_sample_ops = None
-    if spec.variant == "cgtp":
+    if not live.paths:
+        b.op("zeros", "out", n=spec.irreps_out.dim)
+    elif spec.variant == "cgtp":
         lowerings = {"block": _lower_cgtp_block, "folded": _lower_cgtp_folded, "dense": _lower_cgtp,
                      "sparse": _lower_cgtp_sparse}
-        computed = _computed_paths(spec)
-        lowerings[strategy](computed, b)
-        if strategy == "folded" and spec.weight_numel:
+        lowerings[strategy](live, b)
+        if strategy == "folded" and live.weight_numel:
             # folding per-sample weights would build one dense matrix per sample: block instead
             per_sample = _Builder(consts=b.consts, prefix="per_sample_")
-            _lower_cgtp_block(computed, per_sample)
+            _lower_cgtp_block(live, per_sample)
             per_sample_ops = tuple(per_sample.ops)
     else:
-        _lower_channelwise(spec, strategy, b)
+        _lower_channelwise(live, strategy, b)
     return Plan(spec=spec, strategy=strategy, consts=dict(b.consts), ops=tuple(b.ops), per_sample_ops=per_sample_ops)
+
+
+# -- the folded strategy's memory --------------------------------------------------------------
+
+
+def folded_max_bytes() -> int:
+    """The limit on :func:`folded_bytes`: ``$TPCORE_FOLDED_MAX_BYTES`` if set, else :data:`FOLDED_MAX_BYTES`."""
+    text = os.environ.get(FOLDED_MAX_BYTES_ENV, "").strip()
+    if not text:
+        return FOLDED_MAX_BYTES
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value < float("inf"):
+        raise ValueError(f"{FOLDED_MAX_BYTES_ENV} must be a number of bytes such as 1e9, got {text!r}")
+    return int(value)
+
+
+def folded_bytes(spec: TensorProductSpec) -> int:
+    """Bytes the ``folded`` strategy allocates besides the batch, estimated before allocating.
+
+    Its dense ``(dim1 * dim2, dim_out)`` matrix in float64, once as the constant part of the paths
+    without weights and once more as the matrix rebuilt from the weights on each call; and for
+    every nonzero CG entry of a weighted path times its channel triples ``(u, v, w)``, the weight
+    index, the target position and the CG value (8 bytes each) of the scatter.
+    """
+    live = _computed_paths(spec).paths
+    dense = 8 * spec.irreps_in1.dim * spec.irreps_in2.dim * spec.irreps_out.dim
+    weighted = [p for p in live if p.has_weight]
+    scatter = sum(24 * _cg_nonzeros(p) * len(_path_channels(p)[0]) for p in weighted)
+    return dense * ((len(weighted) < len(live)) + bool(weighted)) + scatter
+
+
+def _cg_nonzeros(p) -> int:
+    return int(np.count_nonzero(np.abs(so3.wigner_3j(p.ir_in1.l, p.ir_in2.l, p.ir_out.l)) > 1e-14))
+
+
+def check_folded_size(spec: TensorProductSpec) -> None:
+    """Raise (before anything is allocated) if ``folded`` would need more than :func:`folded_max_bytes`."""
+    need, limit = folded_bytes(spec), folded_max_bytes()
+    if need > limit:
+        d1, d2, n = spec.irreps_in1.dim, spec.irreps_in2.dim, spec.irreps_out.dim
+        raise ValueError(
+            f"strategy 'folded' would allocate about {_bytes(need)} for this spec (a dense ({d1}*{d2}, {n}) matrix "
+            f"and its scatter index), above the limit of {_bytes(limit)}; use strategy 'block' (which 'auto' "
+            f"picks here), or raise the limit with the environment variable {FOLDED_MAX_BYTES_ENV} "
+            f"(or tpcore.plan.FOLDED_MAX_BYTES)"
+        )
+
+
+def _bytes(n: int) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} bytes"
 
 
 # -- cgtp -----------------------------------------------------------------------------------------
 
 
 def _computed_paths(spec: TensorProductSpec) -> TensorProductSpec:
-    """``spec`` without the paths that multiply no channels (a u<v mode on one channel has no pair
-    ``u < v``): they add nothing and own no weights (an empty block), so no weight slice moves."""
+    """``spec`` without the paths that multiply no channels (the lowerings' input): a zero
+    multiplicity (``2x0e (x) 1x0e -> 0x0e``, an empty input block, a channel-wise spec with zero
+    channels) or a u<v mode on one channel (no pair ``u < v``). They add nothing and own no weights
+    (e3nn counts ``0`` of them), so no weight slice moves."""
     keep = [triple_count(p.mode, p.mul_in1, p.mul_in2, p.mul_out) > 0 for p in spec.paths]
     return spec if all(keep) else dataclasses.replace(spec, paths=tuple(p for p, k in zip(spec.paths, keep) if k))
 

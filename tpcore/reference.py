@@ -43,9 +43,12 @@ def oracle(spec: TensorProductSpec, x1, x2, weights=None) -> np.ndarray:
     if weights is not None:
         weights = np.asarray(weights, dtype=np.float64)
         batch = np.broadcast_shapes(batch, weights.shape[:-1])
-        weights = np.broadcast_to(weights, batch + weights.shape[-1:]).reshape(-1, weights.shape[-1])
-    x1 = np.broadcast_to(x1, batch + x1.shape[-1:]).reshape(-1, x1.shape[-1])
-    x2 = np.broadcast_to(x2, batch + x2.shape[-1:]).reshape(-1, x2.shape[-1])
+
+    def flat(a):  # (Z, n) with Z explicit: reshape(-1, 0) is ambiguous for empty blocks
+        return np.broadcast_to(a, batch + a.shape[-1:]).reshape(int(np.prod(batch)), a.shape[-1])
+
+    x1, x2 = flat(x1), flat(x2)
+    weights = None if weights is None else flat(weights)
     if spec.variant == "cgtp":
         out = _oracle_cgtp(spec, x1, x2, weights)
     else:
@@ -58,6 +61,8 @@ def _oracle_cgtp(spec, x1, x2, weights):
     out = np.zeros((Z, spec.irreps_out.dim))
     s1, s2, so = spec.irreps_in1.slices(), spec.irreps_in2.slices(), spec.irreps_out.slices()
     for p in spec.paths:
+        if 0 in (p.mul_in1, p.mul_in2, p.mul_out):
+            continue  # an empty block: nothing to read or write (and no weights)
         a = x1[:, s1[p.i_in1]].reshape(Z, p.mul_in1, p.ir_in1.dim)
         b = x2[:, s2[p.i_in2]].reshape(Z, p.mul_in2, p.ir_in2.dim)
         C = so3.wigner_3j(p.ir_in1.l, p.ir_in2.l, p.ir_out.l)

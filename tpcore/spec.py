@@ -15,8 +15,11 @@ A spec is frozen and hashable, so lowered plans and converted coefficients can b
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Sequence
+
+import numpy as np
 
 from tpcore.cgtp_paths import MODES as CONNECTION_MODES
 from tpcore.irreps import Irrep, Irreps, as_irreps
@@ -196,9 +199,7 @@ class TensorProductSpec:
             raise ValueError(
                 f"with_paths needs a cgtp spec; a {self.variant} spec computes all its paths at once by construction"
             )
-        mask = list(mask)
-        if len(mask) != len(self.paths):
-            raise ValueError(f"mask has {len(mask)} entries, but the spec has {len(self.paths)} paths")
+        mask = _path_mask(mask, len(self.paths))
         kept = [p for p, keep in zip(self.paths, mask) if keep]
         return dataclasses.replace(self, paths=_renumber_weights(kept))
 
@@ -232,6 +233,27 @@ def _renumber_weights(paths: Sequence[Path]) -> tuple[Path, ...]:
     return tuple(out)
 
 
+def _path_mask(mask, n: int) -> list[bool]:
+    """``mask`` as ``n`` bools; a string ("10100") or entries other than bools and 0/1 are refused."""
+    if isinstance(mask, (str, bytes)) or not isinstance(mask, Iterable):
+        raise TypeError(f"mask must be a sequence of {n} booleans (one per path), got {type(mask).__name__} {mask!r}")
+    mask = list(mask)
+    if len(mask) != n:
+        raise ValueError(f"mask has {len(mask)} entries, but the spec has {n} paths")
+    for i, keep in enumerate(mask):
+        integral = isinstance(keep, (int, np.integer)) and keep in (0, 1)
+        if not (isinstance(keep, (bool, np.bool_)) or integral):
+            raise TypeError(f"mask[{i}] must be a bool (True keeps path {i}), got {type(keep).__name__} {keep!r}")
+    return [bool(keep) for keep in mask]
+
+
+def check_flag(name: str, value) -> bool:
+    """``value`` if it is a bool (``"no"`` or ``0.5`` would otherwise read as True), else a TypeError."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
 def check_choice(name: str, value: str, choices: Sequence[str]) -> str:
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}; got {value!r}")
@@ -246,8 +268,9 @@ def signal_parity(irreps: Irreps, name: str) -> int:
     if len(irreps) == 0:
         raise ValueError(f"{name} is empty; expected a spherical signal such as '4x0e + 4x1o + 4x2e'")
     muls = {mul for mul, _ in irreps}
-    if len(muls) != 1 or 0 in muls:
-        raise ValueError(f"{name} = {irreps!s} must have one non-zero multiplicity (the channels) for every degree")
+    if len(muls) != 1:
+        # 0 channels is allowed (an empty signal, output of size 0), but not a mixture
+        raise ValueError(f"{name} = {irreps!s} must have one multiplicity (the channels) for every degree")
     ls = [ir.l for _, ir in irreps]
     if ls != sorted(set(ls)):
         raise ValueError(f"{name} = {irreps!s} must list each degree l at most once, in increasing order")
@@ -307,7 +330,7 @@ def _channelwise(cls, variant, irreps_in1, irreps_in2, irreps_out, weighted, irr
         paths=tuple(paths),
         irrep_normalization=irrep_normalization,
         path_normalization="none",
-        weighted=bool(weighted),
+        weighted=check_flag("weighted", weighted),
     )
 
 

@@ -3,8 +3,9 @@
 It covers every cgtp connection mode (e3nn's eight) with several multiplicities, both parities, odd
 (antisymmetric, ``l1 + l2 + l3`` odd, e.g. the cross product ``1o x 1o -> 1e``) and even paths, the
 path/irrep normalization options, e3nn's per-block variances, weightless cgtp, paths of different
-modes summed into one output block, one larger cgtp up to ``L = 6``, and the channel-wise variants
-(gtp, s2grid, mtp) unweighted and weighted for ``L = 1 .. 6``.
+modes summed into one output block, one larger cgtp up to ``L = 6``, blocks of multiplicity zero and
+empty irreps, and the channel-wise variants (gtp, s2grid, mtp) unweighted and weighted for
+``L = 1 .. 6`` and with zero channels.
 
 Each :class:`Case` says how it is used: ``quick`` cases make the subset ``tpcore check`` runs by
 default; ``core`` cases are the representatives on which the costlier checks (batch shapes, second
@@ -96,6 +97,19 @@ def _cgtp_cases():
              _cgtp("3x0e + 3x1o", "3x0e + 3x1o", "3x0e + 3x1o + 3x1e", instructions=mixed,
                    in1_var=[0.5, 2.0], in2_var=[1.5, 0.25], out_var=[2.0, 1.0, 0.3]), core=True),
         Case("cgtp_uvw_L6", "cgtp", _cgtp(s2_irreps(6, mul=2), "1x0e + 1x1o + 1x2e", full_l6), heavy=True),
+    ] + _empty_block_cases()
+
+
+def _empty_block_cases():
+    """Blocks of multiplicity zero (e3nn accepts them: their paths have no weights and write nothing)."""
+    uvu = [(0, 0, 0, "uvu", True), (1, 0, 1, "uvu", True), (0, 1, 2, "uvu", True), (2, 0, 3, "uvu", False)]
+    return [
+        Case("cgtp_uvw_empty_blocks", "cgtp",
+             _cgtp("2x0e + 0x1o + 1x1o", "1x0e + 0x1e + 1x1o", "0x0e + 2x0e + 1x1o + 0x1e + 1x1e")),
+        Case("cgtp_uvu_empty_blocks", "cgtp",
+             _cgtp("2x0e + 0x1o + 2x1o", "1x0e + 0x1o", "2x0e + 0x1o + 2x1o + 2x1o", instructions=uvu)),
+        Case("cgtp_empty_output", "cgtp", _cgtp("2x0e", "1x0e", "0x0e")),
+        Case("cgtp_empty_input", "cgtp", _cgtp("", "1x0e + 1x1o", "1x0e + 1x1o")),
     ]
 
 
@@ -125,10 +139,16 @@ def _channelwise_cases(variant: str):
             )
 
 
+def _no_channels(variant: str) -> TensorProductSpec:
+    """Signals with zero channels: an empty output, whatever the degrees."""
+    return _CONSTRUCTORS[variant](s2_irreps(2, mul=0), s2_irreps(1, mul=0), s2_irreps(3, mul=0))
+
+
 def _catalogue() -> tuple[Case, ...]:
     cases = list(_cgtp_cases())
     for variant in _CONSTRUCTORS:
         cases += _channelwise_cases(variant)
+        cases.append(Case(f"{variant}_no_channels", variant, partial(_no_channels, variant)))
     return tuple(cases)
 
 

@@ -55,6 +55,8 @@ class EinsumTensorProduct:
         in1, in2, out_slices = spec.irreps_in1.slices(), spec.irreps_in2.slices(), spec.irreps_out.slices()
         out = np.zeros((Z, spec.irreps_out.dim), dtype=self.dtype)
         for path, coefficient in zip(spec.paths, self.coefficients):
+            if 0 in (path.mul_in1, path.mul_in2, path.mul_out):
+                continue  # an empty block (e.g. "0x1o"): nothing to read or write, no weights
             a = x1[:, in1[path.i_in1]].reshape(Z, path.mul_in1, path.ir_in1.dim)
             b = x2[:, in2[path.i_in2]].reshape(Z, path.mul_in2, path.ir_in2.dim)
             with_weights, without_weights = EINSUM[path.mode]
@@ -69,4 +71,4 @@ class EinsumTensorProduct:
 
 def _flatten(x, batch, dim):
     """``x`` broadcast to ``batch + (dim,)`` and flattened to ``(prod(batch), dim)``."""
-    return np.broadcast_to(x, batch + (dim,)).reshape(-1, dim)
+    return np.broadcast_to(x, batch + (dim,)).reshape(int(np.prod(batch)), dim)  # not -1: dim may be 0
