@@ -75,7 +75,7 @@ def test_public_api():
     assert sorted(so3.__all__) == sorted(
         ["wigner_3j", "change_basis_real_to_complex", "spherical_harmonics", "rand_matrix", "angles_to_matrix",
          "matrix_to_angles", "wigner_D", "D_from_matrix", "s2_grid", "s2_grid_for_degree", "gaunt",
-         "gaunt_factor", "sh_to_fourier", "fourier_to_sh"]
+         "gaunt_factor", "wigner_6j", "wigner_6j_array", "sh_to_fourier", "fourier_to_sh"]
     )
 
 

@@ -284,7 +284,7 @@ def signal_parity(irreps: Irreps, name: str) -> int:
 
 
 def _channelwise(cls, variant, irreps_in1, irreps_in2, irreps_out, weighted, irrep_normalization):
-    from tpcore.coefficients import path_factor
+    from tpcore.coefficients import path_factors
 
     irreps_in1 = as_irreps(irreps_in1, "irreps_in1")
     irreps_in2 = as_irreps(irreps_in2, "irreps_in2")
@@ -311,16 +311,15 @@ def _channelwise(cls, variant, irreps_in1, irreps_in2, irreps_out, weighted, irr
             f"{irreps_in1.lmax} and {irreps_in2.lmax} has no component above l={lmax_sum}"
         )
     C = irreps_in1[0].mul
-    paths = []
-    for i1, (_, ir1) in enumerate(irreps_in1):
-        for i2, (_, ir2) in enumerate(irreps_in2):
-            for io, (_, ir3) in enumerate(irreps_out):
-                if not abs(ir1.l - ir2.l) <= ir3.l <= ir1.l + ir2.l:
-                    continue
-                if variant != "mtp" and (ir1.l + ir2.l + ir3.l) % 2:
-                    continue
-                c = path_factor(variant, irreps_in1, irreps_in2, ir1.l, ir2.l, ir3.l, irrep_normalization)
-                paths.append(Path(i1, i2, io, ir1, ir2, ir3, C, C, C, "uuu", False, 1.0, c))
+    blocks = [
+        (i1, i2, io, ir1, ir2, ir3)
+        for i1, (_, ir1) in enumerate(irreps_in1)
+        for i2, (_, ir2) in enumerate(irreps_in2)
+        for io, (_, ir3) in enumerate(irreps_out)
+        if abs(ir1.l - ir2.l) <= ir3.l <= ir1.l + ir2.l and (variant == "mtp" or (ir1.l + ir2.l + ir3.l) % 2 == 0)
+    ]
+    factors = path_factors(variant, irreps_in1, irreps_in2, [(b[3].l, b[4].l, b[5].l) for b in blocks], irrep_normalization)
+    paths = [Path(*block, C, C, C, "uuu", False, 1.0, c) for block, c in zip(blocks, factors)]
     return cls(
         variant=variant,
         irreps_in1=irreps_in1,

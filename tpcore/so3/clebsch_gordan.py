@@ -1,7 +1,7 @@
 r"""Real Clebsch-Gordan coefficients (``wigner_3j``) in e3nn's convention.
 
 Method: the complex SU(2) Clebsch-Gordan coefficients :math:`\langle l_1 m_1 l_2 m_2 | l_3 m_3\rangle`
-(Condon-Shortley phase) are computed exactly with Racah's formula in rational arithmetic, then
+(Condon-Shortley phase) are computed exactly with Racah's formula in integer arithmetic, then
 expressed in the real basis of e3nn with :func:`change_basis_real_to_complex`, and normalized to
 unit Frobenius norm.
 """
@@ -9,8 +9,7 @@ unit Frobenius norm.
 from __future__ import annotations
 
 import functools
-from fractions import Fraction
-from math import factorial, sqrt
+from math import comb, factorial, sqrt
 
 import numpy as np
 
@@ -51,34 +50,53 @@ def _su2_cg(l1: int, m1: int, l2: int, m2: int, l3: int) -> float:
         C = \sqrt{\frac{(2l_3+1)(l_3+l_1-l_2)!(l_3-l_1+l_2)!(l_1+l_2-l_3)!}{(l_1+l_2+l_3+1)!}
             (l_3+m_3)!(l_3-m_3)!(l_1-m_1)!(l_1+m_1)!(l_2-m_2)!(l_2+m_2)!}
             \sum_k \frac{(-1)^k}{k!(l_1+l_2-l_3-k)!(l_1-m_1-k)!(l_2+m_2-k)!(l_3-l_2+m_1+k)!(l_3-l_1-m_2+k)!}
+
+    In integers: with :math:`A = l_1+l_2-l_3`, :math:`B = l_1-l_2+l_3`, :math:`C = -l_1+l_2+l_3`, the sum
+    is :math:`S / (A!\,B!\,C!)` with :math:`S = \sum_k (-1)^k \binom{A}{k}\binom{B}{l_1-m_1-k}\binom{C}{l_2+m_2-k}`,
+    so :math:`C = S\,\sqrt{(2l_3+1)(l_3+m_3)!(l_3-m_3)!(l_1-m_1)!(l_1+m_1)!(l_2-m_2)!(l_2+m_2)! /
+    ((l_1+l_2+l_3+1)!\,A!\,B!\,C!)}`: exact integers, one rounded division, one sqrt.
     """
     m3 = m1 + m2
     f = factorial
-    pref2 = Fraction(
-        (2 * l3 + 1) * f(l3 + l1 - l2) * f(l3 - l1 + l2) * f(l1 + l2 - l3)
-        * f(l3 + m3) * f(l3 - m3) * f(l1 - m1) * f(l1 + m1) * f(l2 - m2) * f(l2 + m2),
-        f(l1 + l2 + l3 + 1),
-    )
+    A, B, C = l1 + l2 - l3, l1 - l2 + l3, -l1 + l2 + l3
     kmin = max(0, l2 - l3 - m1, l1 - l3 + m2)
-    kmax = min(l1 + l2 - l3, l1 - m1, l2 + m2)
-    total = Fraction(0)
+    kmax = min(A, l1 - m1, l2 + m2)
+    total = 0
     for k in range(kmin, kmax + 1):
-        den = f(k) * f(l1 + l2 - l3 - k) * f(l1 - m1 - k) * f(l2 + m2 - k) * f(l3 - l2 + m1 + k) * f(l3 - l1 - m2 + k)
-        total += Fraction((-1) ** k, den)
+        term = comb(A, k) * comb(B, l1 - m1 - k) * comb(C, l2 + m2 - k)
+        total += -term if k % 2 else term
     if total == 0:
         return 0.0
-    # sqrt of the exact square keeps the only rounding to one float conversion and one sqrt.
-    value = sqrt(float(pref2 * total * total))
+    num = total * total * (2 * l3 + 1) * f(l3 + m3) * f(l3 - m3) * f(l1 - m1) * f(l1 + m1) * f(l2 - m2) * f(l2 + m2)
+    value = sqrt(num / (f(l1 + l2 + l3 + 1) * f(A) * f(B) * f(C)))
     return value if total > 0 else -value
 
 
 def _complex_cg(l1: int, l2: int, l3: int) -> np.ndarray:
     """Dense complex-basis CG tensor C[m1+l1, m2+l2, m3+l3] (real numbers, float64)."""
     C = np.zeros((2 * l1 + 1, 2 * l2 + 1, 2 * l3 + 1))
-    for m1 in range(-l1, l1 + 1):
+    sign = (-1) ** (l1 + l2 - l3)  # <l1 -m1 l2 -m2 | l3 -m3> = (-1)^(l1+l2-l3) <l1 m1 l2 m2 | l3 m3>
+    for m1 in range(0, l1 + 1):
         for m2 in range(max(-l2, -l3 - m1), min(l2, l3 - m1) + 1):
-            C[l1 + m1, l2 + m2, l3 + m1 + m2] = _su2_cg(l1, m1, l2, m2, l3)
+            if m1 == 0 and m2 < 0:
+                continue  # the mirror of m2 > 0
+            value = _su2_cg(l1, m1, l2, m2, l3)
+            C[l1 + m1, l2 + m2, l3 + m1 + m2] = value
+            C[l1 - m1, l2 - m2, l3 - m1 - m2] = sign * value
     return C
+
+
+def _change_axis(C: np.ndarray, Q: np.ndarray, axis: int) -> np.ndarray:
+    """``C`` contracted with ``Q`` on ``axis`` (``sum_i C[.., i, ..] Q[i, a]``), using that every
+    column of ``Q`` has at most two nonzeros (``|m>`` and ``|-m>``): O(size), no small GEMMs."""
+    rows = np.argsort(-np.abs(Q), axis=0, kind="stable")[:2]  # the two largest entries of each column
+    columns = np.arange(Q.shape[1])
+    out = 0
+    for r in rows:
+        shape = [1] * C.ndim
+        shape[axis] = -1
+        out = out + np.take(C, r, axis=axis) * Q[r, columns].reshape(shape)
+    return out
 
 
 def _check_triangle(l1: int, l2: int, l3: int) -> tuple[int, int, int]:
@@ -90,21 +108,20 @@ def _check_triangle(l1: int, l2: int, l3: int) -> tuple[int, int, int]:
     return l1, l2, l3
 
 
-@functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=4096)  # keyed by degrees: holds every triple with all l <= 19
 def _wigner_3j(l1: int, l2: int, l3: int) -> np.ndarray:
     Q1 = change_basis_real_to_complex(l1)
     Q2 = change_basis_real_to_complex(l2)
     Q3 = change_basis_real_to_complex(l3)
-    # Inputs transform with Q, the output with Q^dagger (Q is unitary).
-    # One index at a time: a single 4-operand einsum would loop over all six indices at once.
-    C = np.einsum("ijk,ia->ajk", _complex_cg(l1, l2, l3).astype(np.complex128), Q1)
-    C = np.einsum("ajk,jb->abk", C, Q2)
-    C = np.einsum("abk,kc->abc", C, Q3.conj())
+    # Inputs transform with Q, the output with Q^dagger (Q is unitary), one index at a time.
+    C = _change_axis(_complex_cg(l1, l2, l3), Q1, 0)
+    C = _change_axis(C, Q2, 1)
+    C = _change_axis(C, Q3.conj(), 2)
     imag = np.abs(C.imag).max()
     if imag > 1e-10:  # pragma: no cover - guards the (-i)^l phase convention
         raise RuntimeError(f"wigner_3j({l1}, {l2}, {l3}) is not real (max imaginary part {imag:.3g})")
     C = np.ascontiguousarray(C.real)
-    return readonly(C / np.linalg.norm(C))
+    return readonly(C / np.sqrt(np.sum(C * C)))
 
 
 def wigner_3j(l1: int, l2: int, l3: int) -> np.ndarray:

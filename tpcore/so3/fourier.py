@@ -24,7 +24,7 @@ from .spherical_harmonics import spherical_harmonics
 __all__ = ["sh_to_fourier", "fourier_to_sh"]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=16)  # (lmax+1)^2 (2lmax+1)^2 complex: 176 MB at lmax = 40
 def _sh_to_fourier(lmax: int) -> np.ndarray:
     n = 2 * lmax + 1
     angles = 2 * pi * np.arange(n) / n
@@ -33,10 +33,10 @@ def _sh_to_fourier(lmax: int) -> np.ndarray:
         np.broadcast_arrays(np.sin(theta) * np.sin(phi), np.cos(theta), np.sin(theta) * np.cos(phi)), axis=-1
     )
     Y = spherical_harmonics(list(range(lmax + 1)), points, normalize=False)  # (n, n, D)
-    freqs = np.arange(-lmax, lmax + 1)
-    # n samples per axis resolve the 2 lmax + 1 frequencies -lmax..lmax exactly (no aliasing).
-    E = np.exp(-1j * freqs[:, None] * angles[None, :]) / n  # (u, j)
-    return readonly(np.einsum("uj,vk,jkd->duv", E, E, Y))
+    # n samples per axis resolve the 2 lmax + 1 frequencies -lmax..lmax exactly (no aliasing): the
+    # coefficients are the 2D DFT (an FFT), frequency u at index u mod n, shifted to u + lmax.
+    F = np.fft.fft2(np.ascontiguousarray(Y.transpose(2, 0, 1)), axes=(1, 2)) / (n * n)
+    return readonly(np.ascontiguousarray(np.fft.fftshift(F, axes=(1, 2))))
 
 
 def sh_to_fourier(lmax: int) -> np.ndarray:
@@ -62,7 +62,7 @@ def _sin_integral(k: np.ndarray) -> np.ndarray:
     return (J(k + 1) - J(k - 1)) / 2j
 
 
-@functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=16)
 def _fourier_to_sh(lmax_in: int, lmax_out: int) -> np.ndarray:
     F = _sh_to_fourier(lmax_out)  # (D, u', v')
     u = np.arange(-lmax_in, lmax_in + 1)
@@ -70,7 +70,7 @@ def _fourier_to_sh(lmax_in: int, lmax_out: int) -> np.ndarray:
     I = _sin_integral(u[:, None] + u_out[None, :])  # (u, u')
     # integral over phi of e^{i(v + v') phi} = 2 pi delta(v' = -v); with the 1/4pi prefactor:
     # M[u, v, lm] = 1/2 sum_u' I(u + u') F[lm, u', -v].
-    T = 0.5 * np.einsum("ab,dbv->avd", I, F[:, :, ::-1])  # column index: v + lmax_out
+    T = 0.5 * np.tensordot(I, F[:, :, ::-1], axes=(1, 1)).transpose(0, 2, 1)  # [a, v, d]; column v + lmax_out
     M = np.zeros((2 * lmax_in + 1, 2 * lmax_in + 1, F.shape[0]), dtype=np.complex128)
     lm = min(lmax_in, lmax_out)
     M[:, lmax_in - lm : lmax_in + lm + 1, :] = T[:, lmax_out - lm : lmax_out + lm + 1, :]

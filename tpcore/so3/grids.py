@@ -33,7 +33,7 @@ def s2_grid_for_degree(degree: int) -> tuple[int, int]:
     return degree // 2 + 1, degree + 1
 
 
-@functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=64)
 def _s2_grid(res_beta: int, res_alpha: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     nodes, w_beta = np.polynomial.legendre.leggauss(res_beta)
     # leggauss sorts cos(beta) ascending; reverse so beta increases from the +y pole.

@@ -30,7 +30,7 @@ __all__ = ["spherical_harmonics", "NORMALIZATIONS"]
 NORMALIZATIONS = ("component", "norm", "integral")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=1024)
 def _recursion_constant(l: int) -> float:
     """c_l of the recursion, from the value at the pole (0, 1, 0) where Y_{l-1} = sqrt(2l-1) e_{m=0}."""
     C = wigner_3j(1, l - 1, l)
@@ -46,8 +46,10 @@ def _component_sh(lmax: int, x: np.ndarray) -> list[np.ndarray]:
     if lmax >= 1:
         ys.append(sqrt(3) * x)
     for l in range(2, lmax + 1):
-        C = wigner_3j(1, l - 1, l)
-        ys.append(_recursion_constant(l) * np.einsum("...i,...j,ijk->...k", x, ys[-1], C))
+        C = wigner_3j(1, l - 1, l).reshape(3 * (2 * l - 1), 2 * l + 1)
+        outer = (x[..., :, None] * ys[-1][..., None, :]).reshape(-1, 3 * (2 * l - 1))
+        y = (outer @ C).reshape(x.shape[:-1] + (2 * l + 1,))  # one 2D GEMM, not a three-operand einsum
+        ys.append(_recursion_constant(l) * y)
     return ys
 
 

@@ -24,7 +24,7 @@ from .spherical_harmonics import spherical_harmonics
 __all__ = ["wigner_D", "D_from_matrix"]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=64)
 def _projector(l: int) -> tuple[np.ndarray, np.ndarray]:
     """Grid points (n, 3) and B = A^T W / 4pi (2l+1, n) with B @ Y_l(points) = I."""
     _, _, points, weights = s2_grid(*s2_grid_for_degree(2 * l))
