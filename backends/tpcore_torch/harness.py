@@ -42,8 +42,7 @@ class TorchHarness(Harness):
         def vjp(x1, x2, w, g):
             inputs = _leaves(x1, x2, w)
             out = tp(*inputs)
-            grads = torch.autograd.grad(out, [x for x in inputs if x is not None], g, allow_unused=True)
-            return _fill(inputs, grads)
+            return _fill(inputs, _grad(out, [x for x in inputs if x is not None], g))
 
         return vjp
 
@@ -52,11 +51,19 @@ class TorchHarness(Harness):
             inputs = _leaves(x1, x2, w)
             present = [x for x in inputs if x is not None]
             out = tp(*inputs)
-            gx1, gx2, *_ = torch.autograd.grad(out, present, g, create_graph=True, allow_unused=True)
-            s = (gx1 * h1).sum() + (gx2 * h2).sum()
-            return _fill(inputs, torch.autograd.grad(s, present, allow_unused=True))
+            gx1, gx2, *_ = _grad(out, present, g, create_graph=True)
+            s = sum(((gx * h).sum() for gx, h in ((gx1, h1), (gx2, h2)) if gx is not None), out.new_zeros(()))
+            return _fill(inputs, _grad(s, present))
 
         return vjp2
+
+
+def _grad(out, inputs, grad_output=None, create_graph=False):
+    """``torch.autograd.grad`` that answers None per input when ``out`` depends on no input at all
+    (an output of empty blocks only is plain zeros without a graph, in e3nn as in tpcore)."""
+    if not out.requires_grad:
+        return [None] * len(inputs)
+    return torch.autograd.grad(out, inputs, grad_output, create_graph=create_graph, allow_unused=True)
 
 
 def _leaves(*xs):

@@ -1,0 +1,89 @@
+"""Which cgtp strategy is fastest on the shapes real models run, in torch, against e3nn in the same run.
+
+Prints, per shape, forward+backward speedups over e3nn's module for every strategy (calls of all of
+them interleaved, median of the rounds), the fastest strategy and the one ``auto`` picks. The shapes:
+e3nn's FullyConnectedTensorProduct with multi-channel inputs on both sides, the same with spherical
+harmonics as the second input (NequIP/MACE skip and self-interaction), MACE's ``uvu`` convolution
+with per-edge weights, and the channel-wise ``uuu`` product.
+
+    .venv/bin/python scripts/strategy_sweep.py [--rows 1000] [--lmax 3] [--rounds 15]
+
+Ratios are what to read: on a shared machine absolute times drift, interleaving makes them drift
+alike for every column.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+from e3nn import o3
+
+import tpcore.torch as tt
+from tpcore.plan import STRATEGIES, resolve_strategy
+
+
+def irreps(mul: int, lmax: int) -> str:
+    return " + ".join(f"{mul}x{l}{'eo'[l % 2]}" for l in range(lmax + 1))
+
+
+def conv(mul: int, lmax: int) -> o3.TensorProduct:
+    """MACE's interaction convolution: node features x edge harmonics, one output block per path."""
+    irreps_in1, irreps_sh = o3.Irreps(irreps(mul, min(lmax, 1))), o3.Irreps.spherical_harmonics(lmax)
+    out, instructions = [], []
+    for i, (m, ir_in) in enumerate(irreps_in1):
+        for j, (_, ir_edge) in enumerate(irreps_sh):
+            for ir_out in ir_in * ir_edge:
+                if ir_out.l <= lmax:
+                    instructions.append((i, j, len(out), "uvu", True))
+                    out.append((m, ir_out))
+    return o3.TensorProduct(irreps_in1, irreps_sh, o3.Irreps(out), instructions, shared_weights=False, internal_weights=False)
+
+
+def shapes(lmax: int):
+    for L in range(1, lmax + 1):
+        for mul in (8, 16, 32):
+            yield f"fc {mul}x{mul} L{L}", o3.FullyConnectedTensorProduct(irreps(mul, L), irreps(mul, L), irreps(mul, L))
+        yield f"fc 16x sh L{L}", o3.FullyConnectedTensorProduct(irreps(16, L), o3.Irreps.spherical_harmonics(L), irreps(16, L))
+        for mul in (16, 32, 128):
+            yield f"conv {mul} L{L}", conv(mul, L)
+        uuu = [(i, 0, i, "uuu", True) for i in range(L + 1)] + [(0, i, i, "uuu", True) for i in range(1, L + 1)]
+        yield f"uuu 8 L{L}", o3.TensorProduct(irreps(8, L), irreps(8, L), irreps(8, L), uuu)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1000)
+    parser.add_argument("--lmax", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=15)
+    args = parser.parse_args()
+    if args.rows < 1 or args.lmax < 1 or args.rounds < 1:
+        parser.error("--rows, --lmax and --rounds must be positive")
+    torch.manual_seed(0)
+    strategies = [s for s in STRATEGIES["cgtp"] if s != "auto"]
+    print(f"forward+backward speedup over e3nn, {args.rows} rows, float32, torch {torch.__version__}")
+    print(f"{'shape':16s} " + " ".join(f"{s:>7s}" for s in strategies) + "   fastest  auto")
+    for name, e3nn_module in shapes(args.lmax):
+        x = torch.randn(args.rows, e3nn_module.irreps_in1.dim, requires_grad=True)
+        y = torch.randn(args.rows, e3nn_module.irreps_in2.dim)
+        call = (x, y) if e3nn_module.internal_weights else (x, y, torch.randn(args.rows, e3nn_module.weight_numel))
+        modules = {"e3nn": e3nn_module} | {s: tt.from_e3nn(e3nn_module, impl=s) for s in strategies}
+        times = {k: [] for k in modules}
+        for _ in range(args.rounds + 2):  # the first two rounds warm up
+            for key, module in modules.items():
+                start = time.perf_counter()
+                module(*call).sum().backward()
+                times[key].append(time.perf_counter() - start)
+        median = {k: np.median(v[2:]) for k, v in times.items()}
+        ratios = {s: median["e3nn"] / median[s] for s in strategies}
+        picked = resolve_strategy(modules[strategies[0]]._tp.spec)
+        if picked == "folded" and not e3nn_module.shared_weights:
+            picked = "block"  # folded runs block's program for per-sample weights
+        fastest = max(ratios, key=ratios.get)
+        print(f"{name:16s} " + " ".join(f"{ratios[s]:7.2f}" for s in strategies) + f"   {fastest:7s}  {picked}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
