@@ -328,3 +328,110 @@ def test_every_e3nn_mode_with_variances_through_the_adapter(float64):
     x, y = torch.randn(4, 12), torch.randn(4, 12)
     assert_close(ours(x, y), theirs(x, y))
     assert_close(torch.jit.script(ours)(x, y), theirs(x, y))
+
+
+# -- e3nn's public surface, e3nn as the oracle --------------------------------------------------------
+
+MODE_CASES = [  # (irreps_in1, irreps_in2, irreps_out, instruction): one per e3nn connection mode
+    ("3x1o + 1x0e", "1x1o + 2x0e", "2x1e + 1x0e", (0, 0, 0, "uvw", True, 0.7)),
+    ("3x1o + 1x0e", "1x1o + 2x0e", "3x1e + 1x0e", (0, 0, 0, "uvu", False, 0.7)),
+    ("3x1o + 1x0e", "2x1o + 2x0e", "2x1e + 1x0e", (0, 0, 0, "uvv", True, 0.7)),
+    ("3x1o + 1x0e", "3x1o + 2x0e", "2x1e + 1x0e", (0, 0, 0, "uuw", True, 0.7)),
+    ("3x1o + 1x0e", "3x1o + 2x0e", "3x1e + 1x0e", (0, 0, 0, "uuu", True, 0.7)),
+    ("3x1o + 1x0e", "2x1o + 2x0e", "6x1e + 1x0e", (0, 0, 0, "uvuv", True, 0.7)),
+    ("3x1o + 1x0e", "3x1o + 2x0e", "3x1e + 1x0e", (0, 0, 0, "uvu<v", False, 0.7)),
+    ("3x1o + 1x0e", "3x1o + 2x0e", "2x1e + 1x0e", (0, 0, 0, "u<vw", True, 0.7)),
+    ("1x1o", "1x1o", "2x0e", (0, 0, 0, "u<vw", True, 1.0)),  # one channel: no pair u < v, nothing reached
+]
+
+
+@pytest.mark.parametrize("case", MODE_CASES, ids=[case[3][3] for case in MODE_CASES])
+def test_instructions_output_mask_and_repr_are_e3nns(float64, case):
+    *irreps, instruction = case
+    kw = {"in1_var": [0.5, 2.0], "in2_var": [1.5, 1.0], "out_var": [3.0, 1.0], "path_normalization": "path"}
+    if len(irreps[0].split("+")) == 1:
+        kw = {}
+    theirs = o3.TensorProduct(*irreps, [instruction], **kw)
+    ours = tt.TensorProduct(*irreps, [instruction], **kw)
+    for a, b in zip(ours.instructions, theirs.instructions):
+        assert a[:5] == b[:5] and a.path_shape == b.path_shape
+        assert a.path_weight == pytest.approx(b.path_weight, rel=1e-12)  # the final normalization, as in e3nn
+    assert torch.equal(ours.output_mask, theirs.output_mask)
+    assert repr(ours) == repr(theirs)
+
+
+def test_optimization_flags_are_recorded_like_e3nns(float64):
+    import e3nn
+
+    irreps = ("4x1o", "4x1o", "4x1o")
+    for kw in ({}, {"_specialized_code": False, "_optimize_einsums": False}):
+        ours, theirs = tt.FullyConnectedTensorProduct(*irreps, **kw), o3.FullyConnectedTensorProduct(*irreps, **kw)
+        assert (ours._specialized_code, ours._optimize_einsums) == (theirs._specialized_code, theirs._optimize_einsums)
+    before = e3nn.get_optimization_defaults()
+    try:
+        e3nn.set_optimization_defaults(optimize_einsums=False)
+        ours, theirs = tt.FullyConnectedTensorProduct(*irreps), o3.FullyConnectedTensorProduct(*irreps)
+        assert (ours._specialized_code, ours._optimize_einsums) == (theirs._specialized_code, theirs._optimize_einsums)
+    finally:
+        e3nn.set_optimization_defaults(**before)
+
+
+@pytest.mark.parametrize("shared_weights", [True, False])
+def test_weights_as_a_list_of_per_instruction_tensors(float64, shared_weights):
+    irreps = ("1e + 2e + 2x3o", "1e + 2e + 2x3o", "1e + 2e + 2x3o")
+    kw = {"internal_weights": False, "shared_weights": shared_weights}
+    ours, theirs = tt.FullyConnectedTensorProduct(*irreps, **kw), o3.FullyConnectedTensorProduct(*irreps, **kw)
+    batch = () if shared_weights else (3,)
+    weights = [torch.randn(batch + ins.path_shape) for ins in theirs.instructions if ins.has_weight]
+    x, y = torch.randn(3, theirs.irreps_in1.dim), torch.randn(3, theirs.irreps_in2.dim)
+    assert_close(ours(x, y, weights), theirs(x, y, weights))
+    with pytest.raises(ValueError, match="weighted instructions"):
+        ours(x, y, weights[:-1])
+
+
+def test_right_is_scripted_with_the_module(float64):
+    from e3nn.util.test import assert_auto_jitable
+
+    irreps = ("2x0e + 1x1o", "0e + 1o", "1x0e + 2x1o + 1x1e")
+    theirs = o3.FullyConnectedTensorProduct(*irreps, shared_weights=False, compile_right=True)
+    ours = tt.FullyConnectedTensorProduct(*irreps, shared_weights=False)
+    scripted = assert_auto_jitable(ours)  # e3nn's check: scripts it, and a wrong shape must raise
+    y, w = torch.randn(3, 4), torch.randn(3, theirs.weight_numel)
+    assert_close(scripted.right(y, w), theirs.right(y, w))
+
+
+def test_state_dict_and_copies_after_e3nns_in_place_compile(float64):
+    """e3nn.util.jit.compile scripts every submodule in place, the generated programs included;
+    the model's state_dict stays e3nn's and it still deep-copies and changes dtype."""
+    import copy
+
+    from e3nn.util.jit import compile as e3nn_compile
+
+    irreps = ("2x0e + 1x1o", "0e + 1o", "1x0e + 2x1o")
+    theirs = o3.FullyConnectedTensorProduct(*irreps)
+    ours = tt.FullyConnectedTensorProduct(*irreps, dtype="float32")
+    ours.load_state_dict(theirs.state_dict())
+    e3nn_compile(ours)  # in place, as e3nn's assert_auto_jitable does
+    assert list(ours.state_dict()) == ["weight", "output_mask"]
+    fresh = tt.FullyConnectedTensorProduct(*irreps)
+    fresh.load_state_dict(ours.state_dict(), strict=True)
+    ours.load_state_dict(fresh.state_dict(), strict=True)
+    ours = copy.deepcopy(ours).double()
+    ours.load_state_dict(theirs.state_dict())  # float64 weights: the comparison is at float64 precision
+    x, y = torch.randn(3, 5), torch.randn(3, 4)
+    assert_close(ours(x, y), theirs(x, y))
+
+
+def test_visualize_draws_every_path_like_e3nn(float64):
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    irreps = ("2x0e + 1x1o", "0e + 1o", "1x0e + 2x1o + 1x1e")
+    drawn = []
+    for tp in (tt.FullyConnectedTensorProduct(*irreps), o3.FullyConnectedTensorProduct(*irreps)):
+        fig, ax = plt.subplots()
+        assert tp.visualize(ax=ax) == (fig, ax)
+        drawn.append((len(ax.patches), [t.get_text() for t in ax.texts]))
+        plt.close(fig)
+    assert drawn[0] == drawn[1]

@@ -18,6 +18,7 @@ This module imports torch; ``import tpcore`` never imports it.
 
 from __future__ import annotations
 
+import math
 import sys
 from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
@@ -119,6 +120,11 @@ class TensorProduct(torch.nn.Module):
         if internal_weights and not shared_weights:
             raise ValueError("internal_weights=True needs shared_weights=True (one weight vector held by the module)")
         self.shared_weights, self.internal_weights = shared_weights, internal_weights
+        # e3nn keeps its code-generation choices (defaulting to e3nn.get_optimization_defaults());
+        # tpcore records them for code that reads them and otherwise ignores them
+        defaults = _e3nn_optimization_defaults()
+        self._specialized_code = bool(defaults["specialized_code"] if _specialized_code is None else _specialized_code)
+        self._optimize_einsums = bool(defaults["optimize_einsums"] if _optimize_einsums is None else _optimize_einsums)
 
         if variant == "cgtp":
             self.spec = TensorProductSpec.cgtp(
@@ -159,7 +165,7 @@ class TensorProduct(torch.nn.Module):
             self.weight = torch.nn.Parameter(torch.randn(self.weight_numel, **kw))
         else:
             self.register_buffer("weight", torch.empty(0, **kw))
-        self.register_buffer("output_mask", _output_mask(self.spec, self.irreps_out, **kw))
+        self.register_buffer("output_mask", _output_mask(self.instructions, self.irreps_out, **kw))
         # e3nn users read these as e3nn's Irreps (``.randn``, isinstance checks): when e3nn is
         # already imported, that is what they get; tpcore never imports e3nn itself.
         self.irreps_in1, self.irreps_in2, self.irreps_out = (
@@ -185,6 +191,7 @@ class TensorProduct(torch.nn.Module):
             y = torch.index_select(y, -1, self._tile_index2)
         return self._tp(x, y, w)
 
+    @torch.jit.export
     def right(self, y: torch.Tensor, weight: Optional[torch.Tensor] = None) -> torch.Tensor:
         """e3nn's ``right``: the operator ``(..., irreps_in1.dim, irreps_out.dim)`` that ``x`` multiplies.
 
@@ -222,11 +229,25 @@ class TensorProduct(torch.nn.Module):
 
     @torch.jit.unused
     def _weights_from_python(self, weight) -> torch.Tensor:
-        """Weights given as a list or tuple (e3nn accepts them): a tensor in the module's dtype."""
+        """Weights given as a list (e3nn accepts them): one tensor per weighted instruction, shaped
+        ``path_shape`` (shared) or ``(..., *path_shape)``, concatenated as e3nn does; or numbers."""
+        if isinstance(weight, (list, tuple)) and weight and all(isinstance(w, torch.Tensor) for w in weight):
+            shapes = [ins.path_shape for ins in self.instructions if ins.has_weight]
+            if len(weight) != len(shapes):
+                raise ValueError(f"weight is a list of {len(weight)} tensors, but there are {len(shapes)} weighted instructions (shapes {shapes})")
+            flat = []
+            for k, (w, shape) in enumerate(zip(weight, shapes)):
+                if tuple(w.shape[w.dim() - len(shape):]) != tuple(shape):
+                    raise ValueError(f"weight[{k}] has shape {list(w.shape)}, but its instruction's path_shape is {shape}")
+                flat.append(w.reshape(tuple(w.shape[: w.dim() - len(shape)]) + (math.prod(shape),)))
+            return torch.cat(flat, dim=-1)
         try:
             return torch.as_tensor(weight, dtype=self.output_mask.dtype, device=self.output_mask.device)
         except (TypeError, ValueError, RuntimeError) as exc:
-            raise TypeError(f"weight must be a torch.Tensor (or a list of numbers); got {type(weight).__name__}: {exc}") from None
+            raise TypeError(
+                f"weight must be a torch.Tensor, a list of tensors (one per weighted instruction) or a list of numbers; "
+                f"got {type(weight).__name__}: {exc}"
+            ) from None
 
     @torch.jit.unused
     def weight_view_for_instruction(self, instruction: int, weight: torch.Tensor | None = None) -> torch.Tensor:
@@ -248,10 +269,22 @@ class TensorProduct(torch.nn.Module):
                 view = self.weight_view_for_instruction(k, weight)
                 yield (k, ins, view) if yield_instruction else view
 
-    def extra_repr(self) -> str:
+    @torch.jit.unused
+    def visualize(self, weight: Optional[torch.Tensor] = None, plot_weight: bool = True, aspect_ratio=1, ax=None):
+        """e3nn's ``visualize``: the paths drawn with matplotlib, returns ``(fig, ax)``.
+
+        Drawn by e3nn's own method (it reads only the public ``irreps_*``, ``instructions``,
+        ``internal_weights`` and ``weight_view_for_instruction``), so it needs e3nn and matplotlib.
+        """
+        return _e3nn_tensor_product_class().visualize(self, weight=weight, plot_weight=plot_weight, aspect_ratio=aspect_ratio, ax=ax)
+
+    def __repr__(self) -> str:
+        # e3nn's one-line form ("paths" counts the entries of every path's weight shape, as e3nn does)
+        npath = sum(math.prod(ins.path_shape) for ins in self.instructions)
+        variant = "" if self.variant == "cgtp" else f" | variant={self.variant}"
         return (
-            f"{self.irreps_in1} x {self.irreps_in2} -> {self.irreps_out} | variant={self.variant} | "
-            f"{len(self.instructions)} paths | {self.weight_numel} weights | impl={self._tp.__class__.__module__}"
+            f"{type(self).__name__}({self.irreps_in1.simplify()} x {self.irreps_in2.simplify()} -> "
+            f"{self.irreps_out.simplify()} | {npath} paths | {self.weight_numel} weights{variant})"
         )
 
 
@@ -418,6 +451,28 @@ def _is_e3nn(value) -> bool:
     return type(value).__module__.startswith(("e3nn.", "e3nn_jax."))
 
 
+def _e3nn_optimization_defaults() -> dict:
+    """e3nn's ``get_optimization_defaults()`` when e3nn is imported, else its documented defaults."""
+    e3nn = sys.modules.get("e3nn")
+    if e3nn is not None and hasattr(e3nn, "get_optimization_defaults"):
+        return e3nn.get_optimization_defaults()
+    return {"specialized_code": True, "optimize_einsums": True}
+
+
+def _e3nn_tensor_product_class():
+    """e3nn's own ``o3.TensorProduct`` class, found through its base class: code that rebinds the
+    name ``TensorProduct`` in e3nn's modules to tpcore's class still reaches e3nn's."""
+    try:
+        import e3nn.o3  # noqa: F401
+        from e3nn.util.codegen import CodeGenMixin
+    except ImportError as exc:
+        raise ImportError(f"TensorProduct.visualize draws with e3nn's code: install e3nn ({exc})") from None
+    for cls in CodeGenMixin.__subclasses__():
+        if cls.__name__ == "TensorProduct" and cls.__module__.startswith("e3nn.o3."):
+            return cls
+    raise ImportError(f"e3nn {getattr(sys.modules.get('e3nn'), '__version__', '?')} has no o3.TensorProduct built on CodeGenMixin")
+
+
 def _public_irreps(irreps: Irreps):
     """e3nn's ``o3.Irreps`` of the same blocks when e3nn is imported, else tpcore's."""
     e3nn_o3 = sys.modules.get("e3nn.o3")
@@ -456,9 +511,10 @@ def _tile_index(irreps: Irreps, widened: Irreps, device) -> torch.Tensor:
     return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.long, device=device)
 
 
-def _output_mask(spec, irreps_out, dtype, device) -> torch.Tensor:
-    """e3nn's ``output_mask``: 1 on output blocks reached by a path of non-zero weight and size."""
-    reached = {p.i_out for p in spec.paths if p.normalization != 0 and 0 not in (p.mul_in1, p.mul_in2, p.mul_out)}
+def _output_mask(instructions, irreps_out, dtype, device) -> torch.Tensor:
+    """e3nn's ``output_mask``: 1 on output blocks reached by an instruction of non-zero
+    ``path_weight`` and non-empty ``path_shape`` (e3nn's rule, so e.g. ``uvu<v`` of a single channel reaches nothing)."""
+    reached = {ins.i_out for ins in instructions if ins.path_weight != 0 and 0 not in ins.path_shape}
     parts = [torch.full((mul * ir.dim,), float(i in reached), dtype=dtype, device=device) for i, (mul, ir) in enumerate(irreps_out)]
     return torch.cat(parts) if parts else torch.ones(0, dtype=dtype, device=device)
 

@@ -89,6 +89,8 @@ class TensorProduct(torch.nn.Module):
             self.weight = torch.nn.Parameter(torch.randn(spec.weight_numel, dtype=dtype, device=device))
         else:
             self.register_parameter("weight", None)
+        self.register_state_dict_post_hook(_drop_program_constants)
+        self.register_load_state_dict_pre_hook(_match_program_constants)
 
     def _apply(self, fn, recurse=True):
         # Module.to/.double()/.float()/.cuda() all come here. A dtype change recomputes the
@@ -106,15 +108,21 @@ class TensorProduct(torch.nn.Module):
     def __setstate__(self, state):
         # pickle, torch.load and deepcopy come here with the programs re-made from their code
         super().__setstate__(state)
-        keep_constants_out_of_state_dict(self.program_shared)
-        keep_constants_out_of_state_dict(self.program_per_sample)
+        for program in (self.program_shared, self.program_per_sample):
+            if isinstance(program, torch.fx.GraphModule):
+                keep_constants_out_of_state_dict(program)
 
     def _set_constants(self, dtype: torch.dtype, device: torch.device) -> None:
         """Recompute every coefficient buffer of both programs from the plan's float64 arrays."""
         for name, value in self.plan.consts.items():
             tensor = constant_tensor(value, dtype, device)
             for program in {id(p): p for p in (self.program_shared, self.program_per_sample)}.values():
-                if buffer_name(name) in program._buffers:
+                if buffer_name(name) not in dict(program.named_buffers(recurse=False)):
+                    continue
+                if isinstance(program, torch.jit.ScriptModule):
+                    # a program scripted in place (e3nn.util.jit.compile does that to submodules)
+                    setattr(program, buffer_name(name), tensor)
+                else:
                     program.register_buffer(buffer_name(name), tensor, persistent=False)
 
     @property
@@ -203,6 +211,37 @@ class TensorProduct(torch.nn.Module):
                 raise ValueError(f"weights are required: weight_numel={self.weight_numel}")
             if weights.dim() == 0 or weights.size(-1) != self.weight_numel:
                 raise ValueError(f"weights have shape {list(weights.shape)}, but weight_numel is {self.weight_numel}")
+
+
+PROGRAMS = ("program_shared", "program_per_sample")
+
+
+def _drop_program_constants(module, state_dict, prefix, local_metadata) -> None:
+    """State-dict hook: the programs' coefficient buffers stay out of the state_dict.
+
+    They are non-persistent buffers of the generated GraphModules, but ``e3nn.util.jit.compile``
+    replaces every submodule by its TorchScript module in place, and a scripted program's buffers
+    are persistent again; without this hook such a model's state_dict would not load into a new one.
+    """
+    programs = tuple(prefix + name + "." for name in PROGRAMS)
+    for key in [key for key in state_dict if key.startswith(programs)]:
+        del state_dict[key]
+
+
+def _match_program_constants(module, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
+    """Load pre-hook: a state_dict loads whether or not the programs were scripted in place.
+
+    Program constants found in ``state_dict`` are dropped (the module computes its own); a program
+    scripted in place (persistent buffers) is given its current constants, so none is missing.
+    """
+    for name in PROGRAMS:
+        start = prefix + name + "."
+        for key in [key for key in state_dict if key.startswith(start)]:
+            del state_dict[key]
+        program = module._modules.get(name)
+        if isinstance(program, torch.jit.ScriptModule):
+            for buffer, value in program.named_buffers(recurse=False):
+                state_dict[start + buffer] = value
 
 
 def _batch_shape(tensors: List[torch.Tensor]) -> List[int]:
