@@ -66,14 +66,17 @@ haiku() {
 run() {
   local suite=$1 dir=$2
   shift 2
-  local patch=()
+  local patch=() where=(tests)
   [ -n "${TPCORE_SUITE_BASELINE:-}" ] && patch=(--tpcore-no-patch)
+  for arg in "$@"; do
+    case $arg in tests/*) where=() ;; esac  # test paths given: run those only
+  done
   echo "== $suite: $(cd "$dir" && find tests -name '*.py' ! -name conftest.py | sort | tr '\n' ' ')" >&2
   (
     cd "$dir"
     PYTHONPATH="$root/scripts:$root:$root/backends${PYTHONPATH:+:$PYTHONPATH}:$site" \
       "$python" -m pytest -q -p no:cacheprovider -p e3nn_suite_patch --tpcore-suite "$suite" "${patch[@]}" \
-      -W ignore::DeprecationWarning -W ignore::UserWarning --rootdir "$dir" tests "$@"
+      -W ignore::DeprecationWarning -W ignore::UserWarning --rootdir "$dir" "${where[@]}" "$@"
   )
 }
 

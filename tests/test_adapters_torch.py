@@ -435,3 +435,15 @@ def test_visualize_draws_every_path_like_e3nn(float64):
         drawn.append((len(ax.patches), [t.get_text() for t in ax.texts]))
         plt.close(fig)
     assert drawn[0] == drawn[1]
+
+
+@pytest.mark.parametrize("cls, args", [("FullyConnectedTensorProduct", ("2x0e + 1o", "2x0e + 1o", "0e + 2x1o")), ("TensorSquare", ("2x0e + 1o", "0e + 2x1o"))])
+def test_same_seed_same_initial_weights_as_e3nn(float64, cls, args):
+    """Construction draws from torch's generator exactly what e3nn's draws: a seeded model starts
+    from e3nn's weights, and the random stream after it is e3nn's too."""
+    drawn = []
+    for module in (tt, o3):
+        torch.manual_seed(3)
+        tp = getattr(module, cls)(*args)
+        drawn.append((tp.weight.detach().clone(), torch.randn(3)))
+    assert torch.equal(drawn[0][0], drawn[1][0]) and torch.equal(drawn[0][1], drawn[1][1])

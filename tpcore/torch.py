@@ -145,7 +145,11 @@ class TensorProduct(torch.nn.Module):
         dtype = torch.get_default_dtype() if dtype is None else _as_torch_dtype(dtype)
         import tpcore.registry
 
-        built = tpcore.registry.build(self.spec, backend=backend, impl=impl, device=device, dtype=str(dtype).removeprefix("torch."))
+        # The built module draws weights of its own, which the adapter drops: drawn on a forked
+        # generator, so that the adapter's one draw below is e3nn's (same seed, same initial weights)
+        forked = [torch.device(device)] if device is not None and torch.device(device).type == "cuda" else []
+        with torch.random.fork_rng(devices=forked):
+            built = tpcore.registry.build(self.spec, backend=backend, impl=impl, device=device, dtype=str(dtype).removeprefix("torch."))
         # The adapter always passes the weights (its own Parameter or the caller's), so the built
         # module's own weight Parameter goes: the state_dict is then exactly e3nn's.
         for name, _ in list(built.named_parameters(recurse=False)):
