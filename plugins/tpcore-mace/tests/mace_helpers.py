@@ -32,9 +32,14 @@ def model(variant, seed=0):
         return build_mace(variant, ATOMIC_NUMBERS, [-1.0, -2.0], 12.0, CONFIG, scale=0.7, shift=0.1, seed=seed)
 
 
-def outputs(model_, batch, training=True):
-    """Energies, forces, virials and stress of ``batch``; positions and cell get fresh leaves."""
+def outputs(model_, batch, training=True, positions_require_grad=False):
+    """Energies, forces, virials and stress of ``batch``; positions and cell get fresh leaves.
+
+    A compiled MACE needs ``positions_require_grad``: the model's own ``requires_grad_`` on its
+    input is not traced.
+    """
     d = {k: (v.detach().clone() if torch.is_tensor(v) and v.is_floating_point() else v) for k, v in batch.to_dict().items()}
+    d["positions"].requires_grad_(positions_require_grad)
     return model_(d, training=training, compute_force=True, compute_virials=True, compute_stress=True)
 
 

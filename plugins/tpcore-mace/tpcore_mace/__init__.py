@@ -12,7 +12,7 @@ imports mace first.
 
 import mace  # noqa: F401  (before e3nn)
 
-from tpcore_mace.convert import convert, e3nn_spec_arguments, from_e3nn
+from tpcore_mace.convert import convert
 from tpcore_mace.models import VARIANTS, MACEConfig, build_mace, count_parameters
 
-__all__ = ["convert", "from_e3nn", "e3nn_spec_arguments", "build_mace", "MACEConfig", "VARIANTS", "count_parameters"]
+__all__ = ["convert", "build_mace", "MACEConfig", "VARIANTS", "count_parameters"]

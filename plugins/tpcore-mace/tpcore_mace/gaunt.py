@@ -3,17 +3,23 @@
 "The Price of Freedom" (ICML 2025) replaces MACE's Clebsch-Gordan convolution by the channel-wise
 Gaunt product of the node features with the edge's spherical harmonics. Here, per edge ``ij``:
 
-    m_ij = w_out * Gaunt(w_1 * h_j, w_2 * Y(r_ij))      (every factor channel-wise, per degree)
+    m_ij = s_l * Gaunt(h_j, R(r_ij) * Y(r_ij))          (channel-wise)
 
-with ``w_1 (C x n_node)``, ``w_2 (C x n_sh)`` and ``w_out (C x n_out)`` the per-edge weights that MACE's
-radial MLP outputs (``weight_numel = C * (n_node + n_sh + n_out)``), then MACE's own linear and
-skip connection. As e3nn normalizes each CG path, each output degree of the Gaunt product is scaled
-by a constant so that unit-variance inputs give unit-variance outputs (:class:`GauntConvolution`):
-without it the layer-2 messages start about 3x larger than the CG model's. The CG convolution outputs one block per path (several blocks of one degree, e.g.
-``3 x 16x1o``); the Gaunt product sums the paths of a degree, so its output, and the input of the
-linear after it, has one block per degree: ``16x0e + 16x1o + 16x2e + 16x3o``. Only the paths with
-``l1 + l2 + l3`` even exist (no cross-product-like paths), which MACE's default irreps already
-satisfy (node features ``0e + 1o + ...``, edge harmonics ``0e + 1o + 2e + ...``).
+``R (C x n_sh)`` is the per-edge weight per channel and degree of the harmonics that MACE's radial
+MLP outputs (``weight_numel = C * n_sh``): the edge filter is a radially modulated spherical
+signal per channel, as in the Gaunt tensor product paper's convolution. The message is linear in
+the radial weights, so it vanishes at the cutoff like the CG model's (weights on both inputs and
+the output would make it cubic there and mute the second neighbour shell). ``s_l`` is a constant
+per output degree that plays e3nn's path normalization: unit-variance inputs give unit-variance
+outputs (without it the second layer's messages start about 3x larger than the CG model's). Then
+come MACE's own linear and skip connection.
+
+The CG convolution outputs one block per path (several blocks of one degree, e.g. ``3 x 16x1o``);
+the Gaunt product sums the paths of a degree, so its output, and the input of the linear after it,
+has one block per degree: ``16x0e + 16x1o + 16x2e + 16x3o``. Only the paths with ``l1 + l2 + l3``
+even exist (no cross-product-like paths); with MACE's default irreps (node features
+``0e + 1o + 2e``, harmonics ``0e + 1o + 2e + 3o``, targets ``0e + 1o + 2e + 3o``) those are exactly the
+CG convolution's paths.
 """
 
 from __future__ import annotations
@@ -30,23 +36,27 @@ GAUNT_VARIANTS = ("s2grid", "gtp")
 
 
 class GauntConvolution(torch.nn.Module):
-    """``tp(x, y, w) * degree_scale``: a tpcore channel-wise product with per-degree output normalization.
+    """``conv(h, Y, R) = Gaunt(h, R * Y) * degree_scale``: the Gaunt convolution of one interaction.
 
-    A Gaunt path ``l1 x l2 -> l3`` couples through ``c * wigner_3j`` (``c`` is the spec's
-    ``Path.normalization``); for inputs with unit-variance components (component-normalized
-    spherical harmonics, unit-variance features and weights) its output components have variance
-    ``c**2 / (2 l3 + 1)``, so degree ``l3`` is divided by ``sqrt(sum over its paths of c**2 / (2 l3 + 1))``.
+    ``h (..., C x irreps_node)``, ``Y (..., irreps_sh)`` (multiplicity 1) and ``R (..., C * n_sh)``
+    (channel-major: ``R[..., c * n_sh + k]`` weighs degree block ``k`` of channel ``c``). A Gaunt path
+    ``l1 x l2 -> l3`` couples through ``c * wigner_3j`` (``c`` is tpcore's ``Path.normalization``);
+    for unit-variance inputs its output components have variance ``c**2 / (2 l3 + 1)``, so degree
+    ``l3`` is divided by ``sqrt(sum over its paths of c**2 / (2 l3 + 1))``.
     """
 
-    def __init__(self, irreps_in1, irreps_in2, irreps_out, variant: str, backend: str = "torch", impl: str | None = None):
+    def __init__(self, irreps_node, irreps_sh, irreps_out, variant: str, backend: str = "torch", impl: str | None = None):
         super().__init__()
+        self.irreps_in1, self.irreps_in2, self.irreps_out = o3.Irreps(irreps_node), o3.Irreps(irreps_sh), o3.Irreps(irreps_out)
+        if any(mul != 1 for mul, _ in self.irreps_in2):
+            raise ValueError(f"irreps_sh = {self.irreps_in2} must have multiplicity 1 (the edge's spherical harmonics)")
+        self.channels = self.irreps_in1[0].mul
+        filter_irreps = o3.Irreps([(self.channels, ir) for _, ir in self.irreps_in2])
         self.tp = tt.TensorProduct(
-            str(irreps_in1), str(irreps_in2), str(irreps_out),
-            # the channel-wise variants compute every path at once; the instruction only says "weighted"
-            instructions=[(0, 0, 0, "uvu", True)],
-            shared_weights=False, internal_weights=False, variant=variant, backend=backend, impl=impl,
+            str(self.irreps_in1), str(filter_irreps), str(self.irreps_out),
+            # the channel-wise variants compute every path at once; the instruction only says "unweighted"
+            instructions=[(0, 0, 0, "uvu", False)], variant=variant, backend=backend, impl=impl,
         )  # fmt: skip
-        self.irreps_in1, self.irreps_in2, self.irreps_out = o3.Irreps(irreps_in1), o3.Irreps(irreps_in2), o3.Irreps(irreps_out)
         variance = [0.0] * len(self.irreps_out)
         for p in self.tp.spec.paths:
             variance[p.i_out] += p.normalization**2 / p.ir_out.dim
@@ -55,10 +65,16 @@ class GauntConvolution(torch.nn.Module):
 
     @property
     def weight_numel(self) -> int:
-        return self.tp.weight_numel
+        return self.channels * len(self.irreps_in2)
+
+    def edge_filter(self, y: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """``R * Y`` laid out as ``C x irreps_sh`` (e3nn's layout: one ``[C, 2l+1]`` block per degree)."""
+        w = weight.reshape(weight.shape[:-1] + (self.channels, len(self.irreps_in2)))
+        blocks = [w[..., k, None] * y[..., None, s] for k, s in enumerate(self.irreps_in2.slices())]
+        return torch.cat([b.flatten(-2) for b in blocks], dim=-1)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        return self.tp(x, y, weight) * self.degree_scale
+        return self.tp(x, self.edge_filter(y, weight)) * self.degree_scale
 
 
 def gaunt_output_irreps(irreps_node: o3.Irreps, irreps_sh: o3.Irreps, target_irreps: o3.Irreps) -> o3.Irreps:
