@@ -58,9 +58,11 @@ def _trajectory(symbols, lattice, temperature, n_frames, spec: EMTDataSpec, rng)
 
     atoms = _cell(symbols, lattice, spec.repeat, rng)
     atoms.calc = EMT()
-    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # ASE's note on Langevin(fixcm=True)
+        # ASE 3.29's notes on MaxwellBoltzmannDistribution's name and Langevin(fixcm=True)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
         md = Langevin(atoms, spec.timestep_fs * units.fs, temperature_K=temperature, friction=0.02, rng=rng)
     md.run(spec.equilibration_steps)
     frames = []

@@ -66,6 +66,14 @@ def run(profile: dict, variants, out: Path, cache: Path, dtype: str, seed: int =
     valid_batches = batches(valid_graphs, 16)
     history = {v: [] for v in variants}
     weights = LossWeights()
+    result = {
+        "config": asdict(config) | {"hidden_irreps": config.hidden_irreps},
+        "data": asdict(profile["data"]) | {"n_train": len(train_graphs), "n_valid": len(valid_graphs), "avg_num_neighbors": avg_neighbors},
+        "training": {"epochs": profile["epochs"], "batch_size": profile["batch_size"], "lr": profile["lr"], "dtype": dtype, "loss": asdict(weights)},
+        "machine": {"python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine()},
+        "parameters": {v: count_parameters(m) for v, m in models.items()},
+        "history": history,
+    }  # fmt: skip
     for epoch in range(profile["epochs"]):
         train_batches = batches(train_graphs, profile["batch_size"], torch.Generator().manual_seed(seed + epoch))
         order = variants[epoch % len(variants) :] + variants[: epoch % len(variants)]
@@ -73,20 +81,16 @@ def run(profile: dict, variants, out: Path, cache: Path, dtype: str, seed: int =
             loss, seconds = train_epoch(models[v], optimizers[v], train_batches, weights)
             history[v].append({"epoch": epoch + 1, "loss": loss, "seconds": seconds, **evaluate(models[v], valid_batches)})
         log(f"epoch {epoch + 1}: " + "  ".join(f"{NAMES[v][0]} {history[v][-1]['force_mae']:.1f} meV/A {history[v][-1]['seconds']:.1f}s" for v in variants))
+        # written after every epoch (history grows in place), so an interrupted run leaves its table
+        write(out, result)
+    return result
 
-    result = {
-        "config": asdict(config) | {"hidden_irreps": config.hidden_irreps},
-        "data": asdict(profile["data"]) | {"n_train": len(train_graphs), "n_valid": len(valid_graphs), "avg_num_neighbors": avg_neighbors},
-        "training": {"epochs": profile["epochs"], "batch_size": profile["batch_size"], "lr": profile["lr"], "dtype": dtype, "loss": asdict(weights)},
-        "machine": {"python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine()},
-        "parameters": {v: count_parameters(models[v]) for v in variants},
-        "history": history,
-    }  # fmt: skip
+
+def write(out: Path, result: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(result, indent=1, default=str))
     (out / "results.md").write_text(table(result))
     plot(result, out / "learning_curves.png")
-    return result
 
 
 def seconds_per_epoch(epochs: list) -> float:
@@ -133,18 +137,18 @@ def plot(result: dict, path: Path) -> None:
     for v, epochs in result["history"].items():
         name = NAMES[v][0]
         x = [e["epoch"] for e in epochs]
-        style = {"linestyle": "--"} if v == "cgtp" else {}
-        axes[0].plot(x, [e["force_mae"] for e in epochs], marker="o", label=name, **style)
-        axes[1].plot(x, [e["energy_mae"] for e in epochs], marker="o", label=name, **style)
+        style = {"linestyle": "--", "marker": "x"} if v in ("cgtp", "gtp") else {"marker": "o"}
+        axes[0].plot(x, [e["force_mae"] for e in epochs], label=name, **style)
+        axes[1].plot(x, [e["energy_mae"] for e in epochs], label=name, **style)
         wall = [sum(e["seconds"] for e in epochs[: k + 1]) for k in range(len(epochs))]
-        axes[2].plot(wall, [e["force_mae"] for e in epochs], marker="o", label=name, **style)
+        axes[2].plot(wall, [e["force_mae"] for e in epochs], label=name, **style)
     for ax, (xl, yl) in zip(axes, [("epoch", "force MAE (meV/Å)"), ("epoch", "energy MAE (meV/atom)"), ("training time (s)", "force MAE (meV/Å)")]):
         ax.set_xlabel(xl)
         ax.set_ylabel(yl)
         ax.set_yscale("log")
         ax.grid(alpha=0.3)
     axes[0].legend()
-    fig.suptitle("MACE on EMT metals: validation error (e3nn-CG and tpcore-CG overlap by construction)")
+    fig.suptitle("MACE on EMT metals: validation error (e3nn-CG = tpcore-CG and S2-grid = GTP by construction: dashed over solid)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
