@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/mace.sh --setup-only
-.venv-mace/bin/python -m pytest -q -p no:cacheprovider -W "ignore::UserWarning" plugins/tpcore-mace/tests "$@"
+.venv-mace/bin/python -m pytest -q -p no:cacheprovider -W "ignore::UserWarning" -W "ignore::DeprecationWarning" plugins/tpcore-mace/tests "$@"
