@@ -447,3 +447,11 @@ def test_same_seed_same_initial_weights_as_e3nn(float64, cls, args):
         tp = getattr(module, cls)(*args)
         drawn.append((tp.weight.detach().clone(), torch.randn(3)))
     assert torch.equal(drawn[0][0], drawn[1][0]) and torch.equal(drawn[0][1], drawn[1][1])
+
+
+def test_full_tensor_product_of_irreps_with_empty_blocks_matches_e3nn(float64):
+    irreps = ("2x0e + 0x1o + 1x0e", "1x1o + 0x2e")
+    ours, theirs = tt.FullTensorProduct(*irreps), o3.FullTensorProduct(*irreps)
+    assert str(ours.irreps_out) == str(theirs.irreps_out)
+    x, y = torch.randn(3, 3), torch.randn(3, 3)
+    assert_close(ours(x, y), theirs(x, y))

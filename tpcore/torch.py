@@ -315,7 +315,9 @@ class FullTensorProduct(TensorProduct):
     """e3nn's ``o3.FullTensorProduct``: every product irrep ``mul1*mul2 x ir``, unweighted, sorted."""
 
     def __init__(self, irreps_in1, irreps_in2, filter_ir_out=None, irrep_normalization=None, **kwargs):
-        irreps_in1, irreps_in2 = _irreps(irreps_in1, "irreps_in1"), _irreps(irreps_in2, "irreps_in2")
+        # simplified as in e3nn: empty blocks go (their data is empty), equal neighbours merge
+        irreps_in1 = _irreps(irreps_in1, "irreps_in1").simplify()
+        irreps_in2 = _irreps(irreps_in2, "irreps_in2").simplify()
         keep = None if filter_ir_out is None else {Irrep(str(ir)) for ir in filter_ir_out}
         out, instructions = [], []
         for i1, (m1, ir1) in enumerate(irreps_in1):
