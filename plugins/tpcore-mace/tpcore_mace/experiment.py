@@ -162,10 +162,11 @@ def main(argv=None) -> int:
     parser.add_argument("--variants", default=",".join(NAMES), help=f"comma-separated subset of {','.join(NAMES)}")
     parser.add_argument("--epochs", type=int, default=None, help="override the profile's number of epochs")
     parser.add_argument("--dtype", default="float64", choices=("float32", "float64"), help="MACE's default is float64")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's); 1 on a busy machine")
+    # One thread by default: these small batches gain little from a second one, and OpenMP threads
+    # on a CPU that other jobs share ran 5-10x slower (spinning at barriers while descheduled).
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
     profile = dict(PROFILES["quick" if args.quick else "default"])
     if args.epochs is not None:
         profile["epochs"] = args.epochs
