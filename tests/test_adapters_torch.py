@@ -455,3 +455,25 @@ def test_full_tensor_product_of_irreps_with_empty_blocks_matches_e3nn(float64):
     assert str(ours.irreps_out) == str(theirs.irreps_out)
     x, y = torch.randn(3, 3), torch.randn(3, 3)
     assert_close(ours(x, y), theirs(x, y))
+
+
+@pytest.mark.parametrize("name", ["fc-internal", "uvu-per-edge", "s2grid-per-edge"])
+def test_trace_records_no_python_decision_on_traced_sizes(float64, name):
+    """torch.jit.trace with TracerWarnings as errors (as e3nn's assert_auto_jitable traces): no
+    shape check or broadcast rule turns a traced size into a Python bool (that was a SystemError from
+    Tensor.__bool__), and the trace runs other batch shapes."""
+    import warnings
+
+    tp, _ = _adapter_call(name, float64)
+    per_edge = tp.weight_numel and not tp.internal_weights
+
+    def args(n, m):
+        x, y = torch.randn(n, 1, tp.irreps_in1.dim), torch.randn(1, m, tp.irreps_in2.dim)
+        return (x, y, torch.randn(n, m, tp.weight_numel)) if per_edge else (x, y)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", torch.jit.TracerWarning)
+        traced = torch.jit.trace(tp, args(3, 2))
+    for n, m in ((3, 2), (4, 6)):
+        given = args(n, m)
+        assert_close(traced(*given), tp(*given))

@@ -222,6 +222,8 @@ class TensorProduct(torch.nn.Module):
             return self.weight
         if not torch.jit.is_scripting() and not isinstance(weight, torch.Tensor):
             weight = self._weights_from_python(weight)
+        if torch.jit.is_tracing():
+            return weight  # traced sizes are tensors: a check here would be a Python bool of one
         if self.shared_weights and (weight.dim() != 1 or weight.size(0) != self.weight_numel):
             raise ValueError(f"weight has shape {list(weight.shape)}, but shared_weights=True expects ({self.weight_numel},)")
         if not self.shared_weights and (weight.dim() < 2 or weight.size(-1) != self.weight_numel):

@@ -152,7 +152,9 @@ class TensorProduct(torch.nn.Module):
     def forward(self, x1: torch.Tensor, x2: torch.Tensor, weights: Optional[torch.Tensor] = None) -> torch.Tensor:
         if weights is None:
             weights = self.weight
-        if torch.jit.is_scripting() or torch.jit.is_tracing():
+        if torch.jit.is_tracing():
+            return self._forward_traced(x1, x2, weights if weights is not None else self._anchor)
+        if torch.jit.is_scripting():
             self._check_static(x1, x2, weights)
         else:
             self._check_eager(x1, x2, weights)
@@ -178,6 +180,27 @@ class TensorProduct(torch.nn.Module):
         return out.reshape(batch + [self.dim_out])
 
     @torch.jit.unused
+    def _forward_traced(self, x1, x2, w):
+        """``forward`` under ``torch.jit.trace``: traced sizes are tensors, so every Python decision on
+        them (a shape check, a broadcast rule) is a TracerWarning, and a ``SystemError`` from
+        ``Tensor.__bool__`` where warnings are errors (as in e3nn's ``assert_auto_jitable``). Here
+        the batch shape comes from broadcasting tensors, which the trace records, and a wrong size
+        fails inside the program. ``w``: the weights, or the empty anchor when there are none."""
+        per_sample = w.dim() > 1
+        leading = [x1[..., :1], x2[..., :1]] + ([w[..., :1]] if per_sample else [])
+        batch = torch.broadcast_tensors(*leading)[0].shape[:-1]
+        if self.dim_out == 0:
+            return x1.new_zeros(batch + (0,)) + 0 * (x1.sum() + x2.sum() + w.sum())
+        x1 = x1.expand(batch + (self.dim_in1,)).unsqueeze(0).flatten(0, -2)
+        x2 = x2.expand(batch + (self.dim_in2,)).unsqueeze(0).flatten(0, -2)
+        if per_sample:
+            w = w.expand(batch + (self.weight_numel,)).unsqueeze(0).flatten(0, -2)
+            out = self.program_per_sample(x1, x2, w)
+        else:
+            out = self.program_shared(x1, x2, w)
+        return out.reshape(batch + (self.dim_out,))
+
+    @torch.jit.unused
     def _check_eager(self, x1, x2, weights) -> None:
         """The full check of a call (shapes, broadcasting, dtypes, devices), with errors naming each."""
         given = {"x1": x1, "x2": x2} | ({} if weights is None else {"weights": weights})
@@ -201,7 +224,7 @@ class TensorProduct(torch.nn.Module):
         )
 
     def _check_static(self, x1: torch.Tensor, x2: torch.Tensor, weights: Optional[torch.Tensor]) -> None:
-        """The shape checks TorchScript and tracing can run (sizes only, never tensor values)."""
+        """The shape checks TorchScript can run (sizes only, never tensor values)."""
         if x1.dim() == 0 or x1.size(-1) != self.dim_in1:
             raise ValueError(f"x1 has shape {list(x1.shape)}, but irreps_in1 has dimension {self.dim_in1}")
         if x2.dim() == 0 or x2.size(-1) != self.dim_in2:
