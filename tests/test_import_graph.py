@@ -24,14 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = [ROOT / "tpcore", *sorted((ROOT / "backends").glob("tpcore_*"))]
 
-ISSUE_15 = "removed by the path-level descriptor (issue 15)"
 #: (importer, imported) edges through function-level imports that may close a circle, with the reason
-ALLOWED: dict[tuple[str, str], str] = {
-    ("tpcore.spec", "tpcore.cgtp_paths"): ISSUE_15,
-    ("tpcore.cgtp_paths", "tpcore.spec"): ISSUE_15,
-    ("tpcore.spec", "tpcore.analysis.pruning"): ISSUE_15,
-    ("tpcore.plan", "tpcore.analysis.flops"): ISSUE_15,
-}
+ALLOWED: dict[tuple[str, str], str] = {}
 
 
 def _module_files() -> dict[str, Path]:

@@ -1,4 +1,4 @@
-"""Path pruning: weight views, L1 penalty, scores, sweep, spec.prune and weight remapping per backend."""
+"""Path pruning: weight views, L1 penalty, scores, sweep, prune_spec and weight remapping per backend."""
 
 import numpy as np
 import pytest
@@ -12,6 +12,7 @@ from tpcore.analysis import (
     l1_penalty,
     path_scores,
     path_weights,
+    prune_spec,
     prune_torch_module,
     sparsity_sweep,
 )
@@ -164,12 +165,12 @@ def test_keep_mask_accepts_masks_scores_and_numbers_and_checks_the_length():
         keep_mask(SPEC, [True] * (n + 1))
 
 
-# -- spec.prune and the weight map -------------------------------------------------------------------
+# -- prune_spec and the weight map -------------------------------------------------------------------
 
 
 def test_prune_keeps_the_layout_and_maps_the_kept_weights():
     keep = _mask()
-    pruned, weight_map = SPEC.prune(keep)
+    pruned, weight_map = prune_spec(SPEC, keep)
     assert (pruned.irreps_in1, pruned.irreps_in2, pruned.irreps_out) == (SPEC.irreps_in1, SPEC.irreps_in2, SPEC.irreps_out)
     assert len(pruned.paths) == keep.sum() and weight_map.kept_paths == tuple(np.flatnonzero(keep))
     assert weight_map.new_numel == pruned.weight_numel < SPEC.weight_numel
@@ -184,13 +185,13 @@ def test_prune_keeps_the_layout_and_maps_the_kept_weights():
 
 def test_prune_from_scores_drops_the_paths_with_mostly_small_weights():
     shares = np.where(np.arange(len(SPEC.paths)) % 3 == 0, 0.9, 0.1)
-    pruned, weight_map = SPEC.prune(path_scores(SPEC, _weights_with_small_share(shares)))
+    pruned, weight_map = prune_spec(SPEC, path_scores(SPEC, _weights_with_small_share(shares)))
     assert weight_map.kept_paths == tuple(k for k in range(len(SPEC.paths)) if k % 3)
 
 
 def test_prune_is_for_cgtp_only():
     with pytest.raises(ValueError, match="needs a cgtp spec"):
-        TensorProductSpec.gtp("0e + 1o", "0e + 1o", "0e + 1o").prune([True, False, True, True])
+        prune_spec(TensorProductSpec.gtp("0e + 1o", "0e + 1o", "0e + 1o"), [True, False, True, True])
 
 
 @pytest.mark.parametrize("backend, impl", _cgtp_implementations())
@@ -198,7 +199,7 @@ def test_pruned_tp_equals_the_original_with_the_pruned_weights_zeroed(backend, i
     if backend == "jax":
         request.getfixturevalue("x64")
     keep = _mask(seed=3)
-    pruned, weight_map = SPEC.prune(keep)
+    pruned, weight_map = prune_spec(SPEC, keep)
     rng = np.random.default_rng(4)
     x1, x2 = rng.standard_normal((7, SPEC.irreps_in1.dim)), rng.standard_normal((7, SPEC.irreps_in2.dim))
     w = _weights(seed=5)
@@ -216,7 +217,7 @@ def test_torch_module_is_pruned_with_its_trained_weights_carried_over():
     module = tpcore.build(SPEC, backend="torch", dtype="float64")
     keep = _mask(seed=6)
     new, weight_map = prune_torch_module(module, keep)
-    assert new.spec == SPEC.prune(keep)[0] and new.strategy == module.strategy and new.dtype == torch.float64
+    assert new.spec == prune_spec(SPEC, keep)[0] and new.strategy == module.strategy and new.dtype == torch.float64
     np.testing.assert_array_equal(new.weight.detach().numpy(), module.weight.detach().numpy()[weight_map.index])
     x1, x2 = torch.randn(5, SPEC.irreps_in1.dim, dtype=torch.float64), torch.randn(5, SPEC.irreps_in2.dim, dtype=torch.float64)
     zeroed = torch.tensor(_zeroed(module.weight.detach().numpy(), keep))
@@ -233,7 +234,7 @@ def test_weight_map_moves_torch_and_jax_arrays_like_numpy(x64):
     torch = pytest.importorskip("torch")
     import jax.numpy as jnp
 
-    _, weight_map = SPEC.prune(_mask(seed=7))
+    _, weight_map = prune_spec(SPEC, _mask(seed=7))
     w = _weights(seed=8, batch=(3,))
     expected = weight_map.apply(w)
     t = weight_map.apply(torch.tensor(w))

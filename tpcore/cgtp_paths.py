@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 
 from tpcore.irreps import Irreps, MulIr, as_irreps
+from tpcore.paths import IRREP_NORMALIZATIONS, PATH_NORMALIZATIONS, Path, check_choice, renumber_weights
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,9 @@ MODES: dict[str, ConnectionMode] = {m.name: m for m in (
     ConnectionMode("u<vw", "u<v", "w", "mul_in1 == mul_in2", lambda m1, m2, mo: m1 == m2,
                    lambda m1, m2, mo: (_upper_pairs(m1, m2), mo), _upper_pairs, needs_weight=True),
 )}  # fmt: skip
+
+#: e3nn's connection modes by name: uvw uvu uvv uuw uuu uvuv uvu<v u<vw
+CGTP_MODES = tuple(MODES)
 
 #: shape of a path's weights, from the multiplicities (mul_in1, mul_in2, mul_out)
 WEIGHT_SHAPES = {name: m.weight_shape for name, m in MODES.items()}
@@ -146,7 +150,6 @@ def build_cgtp(
     cls, irreps_in1, irreps_in2, irreps_out, mode, instructions, path_normalization, irrep_normalization,
     in1_var=None, in2_var=None, out_var=None,
 ):  # fmt: skip
-    from tpcore.spec import CGTP_MODES, IRREP_NORMALIZATIONS, PATH_NORMALIZATIONS, Path, _renumber_weights, check_choice
 
     check_choice("mode", mode, CGTP_MODES)
     check_choice("path_normalization", path_normalization, PATH_NORMALIZATIONS)
@@ -203,7 +206,7 @@ def build_cgtp(
         irreps_in2=irreps_in2,
         irreps_out=irreps_out,
         mode=mode,
-        paths=_renumber_weights(paths),
+        paths=renumber_weights(paths),
         irrep_normalization=irrep_normalization,
         path_normalization=path_normalization,
     )
@@ -229,7 +232,6 @@ def _variances(name: str, var, irreps: Irreps, irreps_name: str) -> tuple[float,
 
 
 def _parse_instruction(k, ins, default_mode, irreps_in1, irreps_in2, irreps_out):
-    from tpcore.spec import CGTP_MODES, check_choice
 
     ins = tuple(ins)
     if not 3 <= len(ins) <= 6:

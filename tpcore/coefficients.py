@@ -98,3 +98,22 @@ def path_factors(variant, irreps_in1, irreps_in2, triples, irrep_normalization: 
 def path_factor(variant, irreps_in1, irreps_in2, l1: int, l2: int, l3: int, irrep_normalization: str) -> float:
     """The scalar ``c`` with ``coupling(l1, l2 -> l3) = c * wigner_3j(l1, l2, l3)`` for a variant."""
     return path_factors(variant, irreps_in1, irreps_in2, [(l1, l2, l3)], irrep_normalization)[0]
+
+
+@lru_cache(maxsize=64)
+def gtp_from_fourier(L: int, out_ls: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """``(kept, M)``: the flat ``(2L+1)^2`` Fourier positions gtp reads and their map to the output SH.
+
+    The product of real signals has ``H[-p] = conj(H[p])``, and ``M[-p] = conj(M[p])`` (the outputs
+    are real), so the pair ``p, -p`` contributes ``2 Re(H[p] M[p])``: one of each pair is kept (the
+    centre once), and only the frequencies the output degrees reach, about a quarter of the grid.
+    ``out = Re(H_flat[..., kept] @ M)``.
+    """
+    N = 2 * L + 1
+    rows = np.concatenate([l**2 + np.arange(2 * l + 1) for l in out_ls])
+    full = so3.fourier_to_sh(L, max(out_ls))[:, :, rows].reshape(N * N, -1)
+    mirror = (N * N - 1) - np.arange(N * N)  # flat index of -p
+    needed = np.abs(full).max(axis=1) > 1e-14
+    kept = np.nonzero(needed & (np.arange(N * N) <= mirror))[0]
+    factor = np.where(kept == mirror[kept], 1.0, 2.0)
+    return kept, full[kept] * factor[:, None]

@@ -31,17 +31,19 @@ Ops (``Op.kind``; ``args`` name earlier values or ``consts``; ``params`` are sta
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
+from math import prod
 from typing import Any, Mapping
 
 import numpy as np
 
 from tpcore import so3
-from tpcore.cgtp_paths import MODES, channel_pairs, channel_triples, pair_count, triple_count
-from tpcore.coefficients import mtp_basis, mtp_degree
+from tpcore.cgtp_paths import MODES, channel_pairs, channel_triples, pair_count
+from tpcore.coefficients import gtp_from_fourier, mtp_basis, mtp_degree
+from tpcore.cost import flops
+from tpcore.descriptor import Descriptor, describe
 from tpcore.spec import TensorProductSpec
 
 #: Lowering strategies per variant; the first is the default. cgtp's ``auto`` resolves per spec to
@@ -147,9 +149,7 @@ def resolve_strategy(spec: TensorProductSpec, strategy: str | None = None) -> st
     strategy = check_strategy(spec.variant, strategy)
     if strategy != "auto":
         return strategy
-    from tpcore.analysis.flops import flops  # the cost model; numpy only
-
-    costs = flops(spec)
+    costs = flops(describe(spec))
     small = costs["folded"] <= FOLD_FLOPS_RATIO * costs["block"]
     return "folded" if small and folded_bytes(spec) <= folded_max_bytes() else "block"
 
@@ -163,22 +163,22 @@ def lower(spec: TensorProductSpec, strategy: str | None = None) -> Plan:
     strategy = resolve_strategy(spec, strategy)
     if strategy == "folded":
         check_folded_size(spec)
-    live = _computed_paths(spec)
+    d = describe(spec)
     b = _Builder()
     per_sample_ops = None
-    if not live.paths:
+    if not d.paths:
         b.op("zeros", "out", n=spec.irreps_out.dim)
     elif spec.variant == "cgtp":
         lowerings = {"block": _lower_cgtp_block, "folded": _lower_cgtp_folded, "dense": _lower_cgtp,
                      "sparse": _lower_cgtp_sparse}
-        lowerings[strategy](live, b)
-        if strategy == "folded" and live.weight_numel:
+        lowerings[strategy](d, b)
+        if strategy == "folded" and d.weight_numel:
             # folding per-sample weights would build one dense matrix per sample: block instead
             per_sample = _Builder(consts=b.consts, prefix="per_sample_")
-            _lower_cgtp_block(live, per_sample)
+            _lower_cgtp_block(d, per_sample)
             per_sample_ops = tuple(per_sample.ops)
     else:
-        _lower_channelwise(live, strategy, b)
+        _lower_channelwise(d, strategy, b)
     return Plan(spec=spec, strategy=strategy, consts=dict(b.consts), ops=tuple(b.ops), per_sample_ops=per_sample_ops)
 
 
@@ -207,15 +207,11 @@ def folded_bytes(spec: TensorProductSpec) -> int:
     every nonzero CG entry of a weighted path times its channel triples ``(u, v, w)``, the weight
     index, the target position and the CG value (8 bytes each) of the scatter.
     """
-    live = _computed_paths(spec).paths
-    dense = 8 * spec.irreps_in1.dim * spec.irreps_in2.dim * spec.irreps_out.dim
-    weighted = [p for p in live if p.has_weight]
-    scatter = sum(24 * _cg_nonzeros(p) * len(_path_channels(p)[0]) for p in weighted)
-    return dense * ((len(weighted) < len(live)) + bool(weighted)) + scatter
-
-
-def _cg_nonzeros(p) -> int:
-    return int(np.count_nonzero(np.abs(so3.wigner_3j(p.ir_in1.l, p.ir_in2.l, p.ir_out.l)) > 1e-14))
+    d = describe(spec)
+    dense = 8 * prod(d.dims)
+    weighted = d.weighted_paths
+    scatter = sum(24 * p.coupling.nnz * p.triples for p in weighted)
+    return dense * ((len(weighted) < len(d.paths)) + bool(weighted)) + scatter
 
 
 def check_folded_size(spec: TensorProductSpec) -> None:
@@ -241,37 +237,28 @@ def _bytes(n: int) -> str:
 # -- cgtp -----------------------------------------------------------------------------------------
 
 
-def _computed_paths(spec: TensorProductSpec) -> TensorProductSpec:
-    """``spec`` without the paths that multiply no channels (the lowerings' input): a zero
-    multiplicity (``2x0e (x) 1x0e -> 0x0e``, an empty input block, a channel-wise spec with zero
-    channels) or a u<v mode on one channel (no pair ``u < v``). They add nothing and own no weights
-    (e3nn counts ``0`` of them), so no weight slice moves."""
-    keep = [triple_count(p.mode, p.mul_in1, p.mul_in2, p.mul_out) > 0 for p in spec.paths]
-    return spec if all(keep) else dataclasses.replace(spec, paths=tuple(p for p, k in zip(spec.paths, keep) if k))
-
-
-def _lower_cgtp(spec: TensorProductSpec, b: _Builder) -> None:
+def _lower_cgtp(d: Descriptor, b: _Builder) -> None:
     """One einsum per path with its dense CG tensor, summed per output block (e3nn's way)."""
-    _input_blocks(spec, b)
+    _input_blocks(d, b)
     contributions: dict[int, list[str]] = {}
-    for k, p in enumerate(spec.paths):
-        coupling = b.const(f"cg{k}", _coupling(p))
+    for k, p in enumerate(d.paths):
+        coupling = b.const(f"cg{k}", p.coupling.dense())
         weighted_eq, plain_eq = _CG_EQUATIONS[p.mode]
         args = [*_operands(p), coupling]
-        if p.has_weight:
-            ws = p.weight_slice
-            args.append(b.op("weights", f"w{k}", "w", start=ws.start, stop=ws.stop, shape=p.weight_shape))
+        if p.weight is not None:
+            ws = p.weight
+            args.append(b.op("weights", f"w{k}", "w", start=ws.start, stop=ws.stop, shape=ws.shape))
             b.op("einsum", f"path{k}", *args, equation=weighted_eq, weight_arg=3)
         else:
             b.op("einsum", f"path{k}", *args, equation=plain_eq, weight_arg=None)
-        flat = b.op("reshape", f"path{k}_flat", f"path{k}", shape=(p.mul_out * p.ir_out.dim,))
-        contributions.setdefault(p.i_out, []).append(flat)
+        flat = b.op("reshape", f"path{k}_flat", f"path{k}", shape=(p.seg_out.mul * p.seg_out.dim,))
+        contributions.setdefault(p.out, []).append(flat)
 
     blocks = []
-    for io, mul_ir in enumerate(spec.irreps_out):
+    for io, segment in enumerate(d.out):
         terms = contributions.get(io)
         if terms is None:
-            blocks.append(b.op("zeros", f"out_{io}", n=mul_ir.dim))
+            blocks.append(b.op("zeros", f"out_{io}", n=segment.size))
         elif len(terms) == 1:
             blocks.append(terms[0])
         else:
@@ -279,56 +266,51 @@ def _lower_cgtp(spec: TensorProductSpec, b: _Builder) -> None:
     b.op("concat", "out", *blocks)
 
 
-def _input_blocks(spec: TensorProductSpec, b: _Builder) -> None:
+def _input_blocks(d: Descriptor, b: _Builder) -> None:
     """``x1_<i>``/``x2_<i>`` ``(Z, mul, dim)`` views of the input blocks some path uses, and for
     the u<v modes ``x1_<i>_pairs``/``x2_<i>_pairs`` ``(Z, pairs, dim)``: the channels ``u`` of x1 and
     ``v`` of x2 of each pair ``u < v``, gathered (:func:`_operands` names them)."""
-    for name, irreps, which in (("x1", spec.irreps_in1, 0), ("x2", spec.irreps_in2, 1)):
-        used = {(p.i_in1, p.i_in2)[which] for p in spec.paths if MODES[p.mode].pairing != "u<v"}
-        paired = {(p.i_in1, p.i_in2)[which]: p for p in spec.paths if MODES[p.mode].pairing == "u<v"}
+    for name, operand, which in (("x1", d.in1, 0), ("x2", d.in2, 1)):
+        used = {(p.in1, p.in2)[which] for p in d.paths if MODES[p.mode].pairing != "u<v"}
+        paired = {(p.in1, p.in2)[which]: p for p in d.paths if MODES[p.mode].pairing == "u<v"}
         for i in sorted(used):
-            s = irreps.slices()[i]
-            b.op("block", f"{name}_{i}", name, start=s.start, stop=s.stop, mul=irreps[i].mul, dim=irreps[i].ir.dim)
+            s = operand[i]
+            b.op("block", f"{name}_{i}", name, start=s.start, stop=s.stop, mul=s.mul, dim=s.dim)
         for i, p in sorted(paired.items()):
-            s, d = irreps.slices()[i], irreps[i].ir.dim
-            channels = channel_pairs(p.mode, p.mul_in1, p.mul_in2)[which]
-            index = s.start + channels[:, None] * d + np.arange(d)[None, :]
+            s = operand[i]
+            channels = channel_pairs(p.mode, p.seg1.mul, p.seg2.mul)[which]
+            index = s.start + channels[:, None] * s.dim + np.arange(s.dim)[None, :]
             gathered = b.op("take", f"{name}_{i}_pairs_flat", name, b.const(f"{name}_{i}_pairs_index", index.ravel()))
-            b.op("reshape", f"{name}_{i}_pairs", gathered, shape=(len(channels), d))
+            b.op("reshape", f"{name}_{i}_pairs", gathered, shape=(len(channels), s.dim))
 
 
 def _operands(p) -> tuple[str, str]:
     """The input values a path multiplies: its blocks, or their pairs ``u < v`` for the u<v modes."""
     suffix = "_pairs" if MODES[p.mode].pairing == "u<v" else ""
-    return f"x1_{p.i_in1}{suffix}", f"x2_{p.i_in2}{suffix}"
+    return f"x1_{p.in1}{suffix}", f"x2_{p.in2}{suffix}"
 
 
 def _coupled_shape(p) -> tuple[int, ...]:
     """The channel axes of a path's coupled inputs: ``(u, v)``, or the pairs it multiplies."""
     if MODES[p.mode].pairing == "uv":
-        return (p.mul_in1, p.mul_in2)
-    return (pair_count(p.mode, p.mul_in1, p.mul_in2),)
+        return (p.seg1.mul, p.seg2.mul)
+    return (pair_count(p.mode, p.seg1.mul, p.seg2.mul),)
 
 
-def _coupling(p) -> np.ndarray:
-    """The path's CG tensor ``(dim1, dim2, dim_out)`` times its normalization."""
-    return p.normalization * so3.wigner_3j(p.ir_in1.l, p.ir_in2.l, p.ir_out.l)
-
-
-def _output_targets(spec: TensorProductSpec, p, columns: np.ndarray) -> np.ndarray:
+def _output_targets(d: Descriptor, p, columns: np.ndarray) -> np.ndarray:
     """Output positions ``(mul_out, len(columns))`` of a path's result ``(Z, mul_out, columns)``.
 
     ``columns`` holds, per result column, the component (``0 .. 2l_out``) of the output irrep.
     """
-    start = spec.irreps_out.slices()[p.i_out].start
-    return start + np.arange(p.mul_out)[:, None] * p.ir_out.dim + columns[None, :]
+    start = d.out[p.out].start
+    return start + np.arange(p.seg_out.mul)[:, None] * p.seg_out.dim + columns[None, :]
 
 
-def _sum_into_output(spec: TensorProductSpec, b: _Builder, pieces: list[str], targets: list[np.ndarray]) -> None:
+def _sum_into_output(d: Descriptor, b: _Builder, pieces: list[str], targets: list[np.ndarray]) -> None:
     """``out``: the flat pieces summed into their output positions (a gather when each is hit once)."""
     flat = pieces[0] if len(pieces) == 1 else b.op("concat", "pieces", *pieces)
     index = np.concatenate([t.ravel() for t in targets]) if targets else np.zeros(0, dtype=np.int64)
-    n = spec.irreps_out.dim
+    n = d.dims[2]
     if np.array_equal(index, np.arange(n)):  # already in output order
         b.op("reshape", "out", flat, shape=(n,))
     elif len(index) == n and np.array_equal(np.sort(index), np.arange(n)):
@@ -350,7 +332,7 @@ _BLOCK_WEIGHTING = {
 }
 
 
-def _lower_cgtp_block(spec: TensorProductSpec, b: _Builder) -> None:
+def _lower_cgtp_block(d: Descriptor, b: _Builder) -> None:
     """Paths grouped by input pair for the coupling, by output for the weights.
 
     Paths with the same input blocks (and mode, weighting, output multiplicity) share the coupling
@@ -362,30 +344,30 @@ def _lower_cgtp_block(spec: TensorProductSpec, b: _Builder) -> None:
     which writes the output block directly. Otherwise each group is weighted on its own and the
     results are summed into the output by a gather or a segment sum.
     """
-    if not spec.paths:
-        b.op("zeros", "out", n=spec.irreps_out.dim)
+    if not d.paths:
+        b.op("zeros", "out", n=d.dims[2])
         return
-    _input_blocks(spec, b)
+    _input_blocks(d, b)
     groups: dict[tuple, list] = {}
-    for p in spec.paths:
-        groups.setdefault((p.i_in1, p.i_in2, MODES[p.mode].pairing, p.mode, p.has_weight, p.mul_out), []).append(p)
+    for p in d.paths:
+        groups.setdefault((p.in1, p.in2, MODES[p.mode].pairing, p.mode, p.weight is not None, p.seg_out.mul), []).append(p)
     coupled = []
     for g, paths in enumerate(groups.values()):
-        C = np.concatenate([_coupling(p) for p in paths], axis=2)
+        C = np.concatenate([p.coupling.dense() for p in paths], axis=2)
         coupled.append((g, paths, _couple_group(b, g, *_operands(paths[0]), _coupled_shape(paths[0]), C)))
-    if _weights_by_output(spec):
-        _assemble_by_output(spec, b, coupled)
+    if _weights_by_output(d):
+        _assemble_by_output(d, b, coupled)
     else:
-        _assemble_by_group(spec, b, coupled)
+        _assemble_by_group(d, b, coupled)
 
 
-def _weights_by_output(spec: TensorProductSpec) -> bool:
+def _weights_by_output(d: Descriptor) -> bool:
     """Whether the output-wise weighting applies and pays: uniform channels, some summing to do."""
-    shapes = {_coupled_shape(p) for p in spec.paths}
+    shapes = {_coupled_shape(p) for p in d.paths}
     by_output: dict[int, set] = {}
-    for p in spec.paths:
-        by_output.setdefault(p.i_out, set()).add((p.mode, p.has_weight))
-    summing = any(p.has_weight for p in spec.paths) or len(by_output) < len(spec.paths)
+    for p in d.paths:
+        by_output.setdefault(p.out, set()).add((p.mode, p.weight is not None))
+    summing = any(p.weight is not None for p in d.paths) or len(by_output) < len(d.paths)
     return len(shapes) == 1 and all(len(kinds) == 1 for kinds in by_output.values()) and summing
 
 
@@ -404,57 +386,57 @@ _BY_OUTPUT_WEIGHTING = {
 }
 
 
-def _assemble_by_output(spec: TensorProductSpec, b: _Builder, coupled) -> None:
+def _assemble_by_output(d: Descriptor, b: _Builder, coupled) -> None:
     where: dict[int, tuple[str, int]] = {}  # path id -> (its group's coupled value, its first column there)
     for _, paths, y in coupled:
         start = 0
         for p in paths:
             where[id(p)] = (y, start)
-            start += p.ir_out.dim
+            start += p.seg_out.dim
     blocks = []
-    for io, mul_ir in enumerate(spec.irreps_out):
-        paths = [p for p in spec.paths if p.i_out == io]
+    for io, segment in enumerate(d.out):
+        paths = [p for p in d.paths if p.out == io]
         if not paths:
-            blocks.append(b.op("zeros", f"out_{io}", n=mul_ir.dim))
+            blocks.append(b.op("zeros", f"out_{io}", n=segment.size))
             continue
-        d = mul_ir.ir.dim
+        dim = segment.dim
         pieces = []
         for n, p in enumerate(paths):
             y, start = where[id(p)]
-            pieces.append(b.op("slice", f"Y{io}_{n}", y, start=start, stop=start + d))  # a view: no gather
+            pieces.append(b.op("slice", f"Y{io}_{n}", y, start=start, stop=start + dim))  # a view: no gather
         Y = pieces[0] if len(pieces) == 1 else b.op("concat", f"Y{io}_cat", *pieces)
         p0 = paths[0]
-        Y = b.op("reshape", f"Y{io}", Y, shape=_coupled_shape(p0) + (len(paths), d))
+        Y = b.op("reshape", f"Y{io}", Y, shape=_coupled_shape(p0) + (len(paths), dim))
         weighted_eq, plain_eq = _BY_OUTPUT_WEIGHTING[p0.mode]
-        if p0.has_weight:
-            w_index = np.stack([p.weight_slice.start + np.arange(p.weight_numel).reshape(p.weight_shape) for p in paths])
+        if p0.weight is not None:
+            w_index = np.stack([p.weight.index() for p in paths])
             W = b.op("weight_take", f"W{io}", "w", b.const(f"W{io}_index", w_index))
             r = b.op("einsum", f"r{io}", W, Y, equation=weighted_eq, weight_arg=0)
         else:
             r = b.op("einsum", f"r{io}", Y, equation=plain_eq, weight_arg=None)
-        blocks.append(b.op("reshape", f"out_{io}", r, shape=(mul_ir.dim,)))
+        blocks.append(b.op("reshape", f"out_{io}", r, shape=(segment.size,)))
     b.op("concat", "out", *blocks)
 
 
-def _assemble_by_group(spec: TensorProductSpec, b: _Builder, coupled) -> None:
+def _assemble_by_group(d: Descriptor, b: _Builder, coupled) -> None:
     pieces, targets = [], []
     for g, paths, y in coupled:
         p0 = paths[0]
         weighted_eq, plain_eq = _BLOCK_WEIGHTING[p0.mode]
-        if p0.has_weight:
+        if p0.weight is not None:
             index = np.concatenate([_weight_index(p) for p in paths], axis=-1)
             W = b.op("weight_take", f"W{g}", "w", b.const(f"W{g}_index", index))
             y = b.op("einsum", f"r{g}", y, W, equation=weighted_eq, weight_arg=1)
         elif plain_eq is not None:
             y = b.op("einsum", f"r{g}", y, equation=plain_eq, weight_arg=None)
-        K = sum(p.ir_out.dim for p in paths)
-        pieces.append(b.op("reshape", f"r{g}_flat", y, shape=(p0.mul_out * K,)))
-        columns = np.concatenate([np.arange(p.ir_out.dim) for p in paths])
-        offsets = np.cumsum([0] + [p.ir_out.dim for p in paths])
+        K = sum(p.seg_out.dim for p in paths)
+        pieces.append(b.op("reshape", f"r{g}_flat", y, shape=(p0.seg_out.mul * K,)))
+        columns = np.concatenate([np.arange(p.seg_out.dim) for p in paths])
+        offsets = np.cumsum([0] + [p.seg_out.dim for p in paths])
         targets.append(np.concatenate(
-            [_output_targets(spec, p, columns[o : o + p.ir_out.dim]) for p, o in zip(paths, offsets)], axis=1
+            [_output_targets(d, p, columns[o : o + p.seg_out.dim]) for p, o in zip(paths, offsets)], axis=1
         ))
-    _sum_into_output(spec, b, pieces, targets)
+    _sum_into_output(d, b, pieces, targets)
 
 
 def _couple_group(b: _Builder, g: int, x1: str, x2: str, channels: tuple[int, ...], C: np.ndarray) -> str:
@@ -487,18 +469,17 @@ def _couple_group(b: _Builder, g: int, x1: str, x2: str, channels: tuple[int, ..
 
 def _weight_index(p) -> np.ndarray:
     """Flat weight positions of the path, shaped ``weight_shape + (dim_out,)`` (repeated along ``k``)."""
-    index = p.weight_slice.start + np.arange(int(np.prod(p.weight_shape))).reshape(p.weight_shape)
-    return np.broadcast_to(index[..., None], p.weight_shape + (p.ir_out.dim,))
+    return np.broadcast_to(p.weight.index()[..., None], p.weight.shape + (p.seg_out.dim,))
 
 
 def _path_channels(p) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per channel triple of the path: ``(u, v, out channel, flat weight index or -1)``."""
-    u, v, out, local = channel_triples(p.mode, p.mul_in1, p.mul_in2, p.mul_out)
-    index = p.weight_slice.start + local if p.has_weight else np.full(len(u), -1)
+    u, v, out, local = channel_triples(p.mode, p.seg1.mul, p.seg2.mul, p.seg_out.mul)
+    index = p.weight.start + local if p.weight is not None else np.full(len(u), -1)
     return u, v, out, index
 
 
-def _lower_cgtp_folded(spec: TensorProductSpec, b: _Builder) -> None:
+def _lower_cgtp_folded(d: Descriptor, b: _Builder) -> None:
     """The weights folded into one dense coupling matrix per call: ``out = (x1 (x) x2) @ T(w)``.
 
     ``T (dim1 dim2, dim_out)`` holds every path's CG entries times its weights at their places
@@ -507,20 +488,18 @@ def _lower_cgtp_folded(spec: TensorProductSpec, b: _Builder) -> None:
     small (low ``L``), where the many small per-sample contractions of the other strategies cost
     more than the extra arithmetic.
     """
-    d1, d2, n = spec.irreps_in1.dim, spec.irreps_in2.dim, spec.irreps_out.dim
-    if not spec.paths:
+    d1, d2, n = d.dims
+    if not d.paths:
         b.op("zeros", "out", n=n)
         return
-    s1, s2, so = spec.irreps_in1.slices(), spec.irreps_in2.slices(), spec.irreps_out.slices()
     index, target, value = [], [], []
-    for p in spec.paths:
-        C = _coupling(p)
-        i, j, k = np.nonzero(np.abs(C) > 1e-14)
+    for p in d.paths:
+        c = p.coupling
         u, v, out, w = (a[:, None] for a in _path_channels(p))
-        row = s1[p.i_in1].start + u * p.ir_in1.dim + i
-        col = s2[p.i_in2].start + v * p.ir_in2.dim + j
-        target.append(((row * d2 + col) * n + so[p.i_out].start + out * p.ir_out.dim + k).ravel())
-        value.append(np.broadcast_to(C[i, j, k], row.shape).ravel())
+        row = p.seg1.start + u * p.seg1.dim + c.i
+        col = p.seg2.start + v * p.seg2.dim + c.j
+        target.append(((row * d2 + col) * n + p.seg_out.start + out * p.seg_out.dim + c.k).ravel())
+        value.append(np.broadcast_to(c.values, row.shape).ravel())
         index.append(np.broadcast_to(w, row.shape).ravel())
     index, target, value = np.concatenate(index), np.concatenate(target), np.concatenate(value)
     weighted = index >= 0
@@ -550,34 +529,33 @@ _SPARSE_EQUATIONS = {
 }
 
 
-def _lower_cgtp_sparse(spec: TensorProductSpec, b: _Builder) -> None:
+def _lower_cgtp_sparse(d: Descriptor, b: _Builder) -> None:
     """Only the nonzero CG entries: gather ``x1[i]``, ``x2[j]`` per entry, multiply, sum into ``k``.
 
     Costs ``O(nonzeros)`` per channel pair instead of ``O(dim1 dim2 dim_out)``, at the price of
     gathers; the CG selection rules make the nonzeros ``O(L^5)`` of the dense ``O(L^6)``.
     """
-    if not spec.paths:
-        b.op("zeros", "out", n=spec.irreps_out.dim)
+    if not d.paths:
+        b.op("zeros", "out", n=d.dims[2])
         return
-    _input_blocks(spec, b)
+    _input_blocks(d, b)
     pieces, targets = [], []
-    for n, p in enumerate(spec.paths):
-        C = _coupling(p)
-        i, j, k = np.nonzero(np.abs(C) > 1e-14)
+    for n, p in enumerate(d.paths):
+        cg = p.coupling
         x1, x2 = _operands(p)
-        a = b.op("take", f"a{n}", x1, b.const(f"I{n}", i))
-        c = b.op("take", f"c{n}", x2, b.const(f"J{n}", j))
-        args = [a, c, b.const(f"cg{n}", C[i, j, k])]
+        a = b.op("take", f"a{n}", x1, b.const(f"I{n}", cg.i))
+        c = b.op("take", f"c{n}", x2, b.const(f"J{n}", cg.j))
+        args = [a, c, b.const(f"cg{n}", cg.values)]
         weighted_eq, plain_eq = _SPARSE_EQUATIONS[p.mode]
-        if p.has_weight:
-            ws = p.weight_slice
-            args.append(b.op("weights", f"w{n}", "w", start=ws.start, stop=ws.stop, shape=p.weight_shape))
+        if p.weight is not None:
+            ws = p.weight
+            args.append(b.op("weights", f"w{n}", "w", start=ws.start, stop=ws.stop, shape=ws.shape))
             r = b.op("einsum", f"r{n}", *args, equation=weighted_eq, weight_arg=3)
         else:
             r = b.op("einsum", f"r{n}", *args, equation=plain_eq, weight_arg=None)
-        pieces.append(b.op("reshape", f"r{n}_flat", r, shape=(p.mul_out * len(k),)))
-        targets.append(_output_targets(spec, p, k))
-    _sum_into_output(spec, b, pieces, targets)
+        pieces.append(b.op("reshape", f"r{n}_flat", r, shape=(p.seg_out.mul * cg.nnz,)))
+        targets.append(_output_targets(d, p, cg.k))
+    _sum_into_output(d, b, pieces, targets)
 
 
 # -- channel-wise variants ----------------------------------------------------------------------
@@ -605,7 +583,8 @@ def _sh_rows(irreps) -> np.ndarray:
     return np.concatenate([ir.l**2 + np.arange(ir.dim) for _, ir in irreps])
 
 
-def _lower_channelwise(spec: TensorProductSpec, strategy: str, b: _Builder) -> None:
+def _lower_channelwise(d: Descriptor, strategy: str, b: _Builder) -> None:
+    spec = d.spec
     C = spec.channels
     d1 = sum(ir.dim for _, ir in spec.irreps_in1)
     d2 = sum(ir.dim for _, ir in spec.irreps_in2)
@@ -742,25 +721,6 @@ def _lower_gtp(spec, strategy, b, x1c, x2c) -> str:
     H_flat = b.op("reshape", "H_flat", H, shape=(C, N * N))
     H_kept = b.op("take", "H_kept", H_flat, b.const("half_spectrum", kept))
     return b.op("real", "out_c", b.op("matmul", "out_c_complex", H_kept, b.const("from_fourier", M)))
-
-
-@lru_cache(maxsize=64)
-def gtp_from_fourier(L: int, out_ls: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """``(kept, M)``: the flat ``(2L+1)^2`` Fourier positions gtp reads and their map to the output SH.
-
-    The product of real signals has ``H[-p] = conj(H[p])``, and ``M[-p] = conj(M[p])`` (the outputs
-    are real), so the pair ``p, -p`` contributes ``2 Re(H[p] M[p])``: one of each pair is kept (the
-    centre once), and only the frequencies the output degrees reach, about a quarter of the grid.
-    ``out = Re(H_flat[..., kept] @ M)``.
-    """
-    N = 2 * L + 1
-    rows = np.concatenate([l**2 + np.arange(2 * l + 1) for l in out_ls])
-    full = so3.fourier_to_sh(L, max(out_ls))[:, :, rows].reshape(N * N, -1)
-    mirror = (N * N - 1) - np.arange(N * N)  # flat index of -p
-    needed = np.abs(full).max(axis=1) > 1e-14
-    kept = np.nonzero(needed & (np.arange(N * N) <= mirror))[0]
-    factor = np.where(kept == mirror[kept], 1.0, 2.0)
-    return kept, full[kept] * factor[:, None]
 
 
 def _lower_mtp(spec, strategy, b, x1c, x2c) -> str:

@@ -21,61 +21,11 @@ from typing import Sequence
 
 import numpy as np
 
-from tpcore.cgtp_paths import MODES as CONNECTION_MODES
-from tpcore.irreps import Irrep, Irreps, as_irreps
+from tpcore.cgtp_paths import CGTP_MODES, build_cgtp
+from tpcore.irreps import Irreps, as_irreps
+from tpcore.paths import IRREP_NORMALIZATIONS, PATH_NORMALIZATIONS, Path, check_choice, check_flag, renumber_weights
 
 VARIANTS = ("cgtp", "gtp", "s2grid", "mtp")
-CGTP_MODES = tuple(CONNECTION_MODES)  # e3nn's: uvw uvu uvv uuw uuu uvuv uvu<v u<vw (tpcore/cgtp_paths.py)
-IRREP_NORMALIZATIONS = ("component", "norm", "none")
-PATH_NORMALIZATIONS = ("element", "path", "none")
-
-
-@dataclass(frozen=True)
-class Path:
-    """One interaction ``ir_in1 (x) ir_in2 -> ir_out`` of a spec.
-
-    ``normalization`` multiplies the path's coupling tensor: for cgtp it is e3nn's
-    ``sqrt(alpha)`` times the unit-norm ``wigner_3j``; for gtp/s2grid/mtp it is the scalar ``c``
-    with ``coupling == c * wigner_3j`` (the Gaunt factor, or the matrix TP's effective factor).
-    Weights of the path, if any, are ``weights[..., weight_slice].reshape(weight_shape)``.
-    """
-
-    i_in1: int
-    i_in2: int
-    i_out: int
-    ir_in1: Irrep
-    ir_in2: Irrep
-    ir_out: Irrep
-    mul_in1: int
-    mul_in2: int
-    mul_out: int
-    mode: str
-    has_weight: bool
-    path_weight: float
-    normalization: float
-    weight_start: int | None = None
-    weight_shape: tuple[int, ...] = ()
-
-    @property
-    def weight_numel(self) -> int:
-        n = 1
-        for s in self.weight_shape:
-            n *= s
-        return n if self.has_weight else 0
-
-    @property
-    def weight_slice(self) -> slice | None:
-        if not self.has_weight:
-            return None
-        return slice(self.weight_start, self.weight_start + self.weight_numel)
-
-    @property
-    def is_antisymmetric(self) -> bool:
-        """True when ``l1 + l2 + l3`` is odd (e.g. the cross product ``1o x 1o -> 1e``)."""
-        return (self.ir_in1.l + self.ir_in2.l + self.ir_out.l) % 2 == 1
-
-    def __str__(self) -> str:
-        return f"{self.mul_in1}x{self.ir_in1} (x) {self.mul_in2}x{self.ir_in2} -> {self.mul_out}x{self.ir_out} [{self.mode}]"
 
 
 @dataclass(frozen=True)
@@ -128,8 +78,6 @@ class TensorProductSpec:
         enter each path's normalization (see :mod:`tpcore.cgtp_paths`); they are not stored on
         the spec, only their effect on ``Path.normalization``.
         """
-        from tpcore.cgtp_paths import build_cgtp
-
         return build_cgtp(
             cls, irreps_in1, irreps_in2, irreps_out, mode, instructions, path_normalization, irrep_normalization,
             in1_var=in1_var, in2_var=in2_var, out_var=out_var,
@@ -201,36 +149,13 @@ class TensorProductSpec:
             )
         mask = _path_mask(mask, len(self.paths))
         kept = [p for p, keep in zip(self.paths, mask) if keep]
-        return dataclasses.replace(self, paths=_renumber_weights(kept))
-
-    def prune(self, scores_or_mask, threshold: float = 0.5):
-        """``(pruned_spec, weight_map)``: this cgtp spec without the paths to prune.
-
-        ``scores_or_mask``: a boolean keep-mask per path, per-path scores (the share of a path's
-        weights that are negligible, from :func:`tpcore.analysis.path_scores`), or one float per
-        path; a scored path is dropped when its score is at least ``threshold``. Move trained
-        weights with ``weight_map.apply(old_weights)``; see :mod:`tpcore.analysis.pruning`.
-        """
-        from tpcore.analysis.pruning import prune_spec
-
-        return prune_spec(self, scores_or_mask, threshold)
+        return dataclasses.replace(self, paths=renumber_weights(kept))
 
     def __str__(self) -> str:
         return (
             f"TensorProductSpec.{self.variant}({self.irreps_in1} x {self.irreps_in2} -> {self.irreps_out}, "
             f"mode={self.mode}, paths={len(self.paths)}, weight_numel={self.weight_numel})"
         )
-
-
-def _renumber_weights(paths: Sequence[Path]) -> tuple[Path, ...]:
-    out, start = [], 0
-    for p in paths:
-        if p.has_weight:
-            out.append(dataclasses.replace(p, weight_start=start))
-            start += p.weight_numel
-        else:
-            out.append(dataclasses.replace(p, weight_start=None))
-    return tuple(out)
 
 
 def _path_mask(mask, n: int) -> list[bool]:
@@ -245,22 +170,6 @@ def _path_mask(mask, n: int) -> list[bool]:
         if not (isinstance(keep, (bool, np.bool_)) or integral):
             raise TypeError(f"mask[{i}] must be a bool (True keeps path {i}), got {type(keep).__name__} {keep!r}")
     return [bool(keep) for keep in mask]
-
-
-def check_flag(name: str, value) -> bool:
-    """``value`` if it is a bool (``"no"`` or ``0.5`` would otherwise read as True), else a TypeError."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
-    return bool(value)
-
-
-def check_choice(name: str, value: str, choices: Sequence[str]) -> str:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}; got {value!r}")
-    return value
-
-
-# -- channel-wise variants (gtp, s2grid, mtp) ---------------------------------------------------
 
 
 def signal_parity(irreps: Irreps, name: str) -> int:
@@ -333,4 +242,4 @@ def _channelwise(cls, variant, irreps_in1, irreps_in2, irreps_out, weighted, irr
     )
 
 
-__all__ = ["Path", "TensorProductSpec", "VARIANTS", "CGTP_MODES"]
+__all__ = ["Path", "TensorProductSpec", "VARIANTS", "CGTP_MODES", "IRREP_NORMALIZATIONS", "PATH_NORMALIZATIONS"]

@@ -1,0 +1,159 @@
+"""The cost model of each strategy, read off a :class:`~tpcore.descriptor.Descriptor` (multiply-add = 2 FLOPs).
+
+The models follow the algorithms, not one plan, so they also cover strategies a backend may not
+implement yet (:data:`MODEL_STRATEGIES`):
+
+- cgtp ``dense`` multiplies each path's full coupling block ``(2l1+1)(2l2+1)(2l3+1)``; ``sparse``
+  only its nonzero entries (the real CG selection rules, about ``(2l1+1)(2l2+1)`` per path);
+  ``block`` couples each input pair once with the CG tensors of all its paths stacked (``K``
+  output components), in the cheapest of three contraction orders; all add the weight contraction
+  of the path's mode. ``folded`` multiplies the outer product ``x1 (x) x2`` by one dense
+  ``(dim1 dim2, dim_out)`` matrix with the weights folded in; its fold, a scatter of one value per
+  weighted coupling entry and channel triple, is done once per call (:func:`per_call_flops`).
+- s2grid ``matrix`` evaluates/projects with dense ``(G, dim)`` SH tables on ``G = res_beta *
+  res_alpha`` grid points; ``fft`` does the same per ``cos(beta)`` ring with Legendre tables and a
+  real FFT in ``alpha`` (``2.5 n log2 n`` per ring), the "FFT-in-alpha" of the Gaunt TP paper.
+- gtp changes basis to 2D Fourier coefficients, convolves (``fft``: three zero-padded 2D FFTs of
+  size ``N x N``; ``direct``: all ``s1^2 s2^2`` products), and maps back; complex products count 4x.
+- mtp embeds both inputs as ``n x n`` matrices (``n = (l~+1)^2``), multiplies, and maps back.
+
+Coefficient bytes count the float tables an implementation keeps (complex = 2 floats); index
+arrays are not counted. For implemented strategies they equal the plan's tables, which the tests check.
+"""
+
+from __future__ import annotations
+
+from math import log2
+
+import numpy as np
+
+from tpcore import so3
+from tpcore.coefficients import gtp_from_fourier, mtp_degree
+from tpcore.descriptor import Descriptor, SegmentPath
+
+#: strategies each variant's cost model covers, in the order :func:`flops` reports them
+MODEL_STRATEGIES: dict[str, tuple[str, ...]] = {
+    "cgtp": ("block", "folded", "dense", "sparse"),
+    "gtp": ("fft", "direct"),
+    "s2grid": ("matrix", "fft"),
+    "mtp": ("matmul",),
+}
+
+
+def _pairs(p: SegmentPath) -> int:
+    """Input channel pairs ``(u, v)`` the path multiplies (all, ``u == v``, or ``u < v``)."""
+    mode = p.connection
+    m1, m2 = p.seg1.mul, p.seg2.mul
+    return {"uv": m1 * m2, "uu": m1, "u<v": m1 * (m2 - 1) // 2}[mode.pairing]
+
+
+def _weight_flops(p: SegmentPath) -> int:
+    return 2 * p.seg_out.dim * p.triples if p.weight is not None else 0
+
+
+def _block_coupling_flops(d: Descriptor) -> int:
+    """Coupling FLOPs of the ``block`` strategy: one contraction per group of paths sharing an input pair."""
+    groups: dict[tuple, list] = {}
+    for p in d.paths:
+        groups.setdefault((p.in1, p.in2, p.connection.pairing, p.mode, p.weight is not None, p.seg_out.mul), []).append(p)
+    total = 0
+    for paths in groups.values():
+        p0 = paths[0]
+        u, v, d1, d2 = p0.seg1.mul, p0.seg2.mul, p0.seg1.dim, p0.seg2.dim
+        K = sum(p.seg_out.dim for p in paths)
+        if p0.connection.pairing != "uv":
+            total += 2 * _pairs(p0) * d1 * d2 * (1 + K)
+        else:
+            total += 2 * min(u * v * d1 * d2 * (1 + K), v * d2 * d1 * K + u * v * d1 * K, u * d1 * d2 * K + u * v * d2 * K)
+    return total
+
+
+def flops(d: Descriptor) -> dict[str, int]:
+    """FLOPs per sample (row) of each modelled strategy (see :data:`MODEL_STRATEGIES`)."""
+    spec = d.spec
+    if spec.variant == "cgtp":
+        weights = sum(_weight_flops(p) for p in d.paths)
+        d1, d2, dout = d.dims
+        return {
+            "block": _block_coupling_flops(d) + weights,
+            "folded": (2 * dout + 1) * d1 * d2 if d.paths else 0,
+            "dense": sum(2 * p.seg1.dim * p.seg2.dim * p.seg_out.dim * _pairs(p) for p in d.paths) + weights,
+            "sparse": sum(2 * p.coupling.nnz * _pairs(p) for p in d.paths) + weights,
+        }
+    return channelwise_flops(spec.variant, spec.irreps_in1, spec.irreps_in2, spec.irreps_out, spec.channels)
+
+
+def per_call_flops(d: Descriptor) -> dict[str, int]:
+    """FLOPs per call that do not grow with the rows: ``folded``'s fold of the shared weights."""
+    fold = sum(2 * p.coupling.nnz * p.triples for p in d.weighted_paths)
+    return {"folded": fold} if d.variant == "cgtp" else {}
+
+
+def _dims(irreps_in1, irreps_in2, irreps_out) -> tuple[int, int, int]:
+    """Per-channel dimensions ``sum(2l+1)`` of a channel-wise product's inputs and output."""
+    return tuple(sum(ir.dim for _, ir in irreps) for irreps in (irreps_in1, irreps_in2, irreps_out))
+
+
+def _rfft_flops(n: int) -> float:
+    return 2.5 * n * log2(max(n, 2))
+
+
+def _gtp_kept(L: int, irreps_out) -> int:
+    """Fourier positions the gtp plan maps back to the output (half the spectrum the output reaches)."""
+    return len(gtp_from_fourier(L, tuple(ir.l for _, ir in irreps_out))[0])
+
+
+def channelwise_flops(variant: str, irreps_in1, irreps_in2, irreps_out, channels: int) -> dict[str, int]:
+    """FLOPs per sample of gtp/s2grid/mtp; they depend only on the degrees, not on the paths."""
+    C = channels
+    d1, d2, dout = _dims(irreps_in1, irreps_in2, irreps_out)
+    L1, L2 = irreps_in1.lmax, irreps_in2.lmax
+    if variant == "s2grid":
+        res_beta, res_alpha = so3.s2_grid_for_degree(L1 + L2 + irreps_out.lmax)
+        G = res_beta * res_alpha
+        rings = 2 * res_beta * (d1 + d2 + dout) + 3 * res_beta * _rfft_flops(res_alpha)
+        return {"matrix": C * (2 * G * (d1 + d2 + dout) + G), "fft": int(C * (rings + G))}
+    if variant == "gtp":
+        s1, s2, N = 2 * L1 + 1, 2 * L2 + 1, 2 * (L1 + L2) + 1
+        change = 4 * (d1 * s1 * s1 + d2 * s2 * s2 + _gtp_kept(L1 + L2, irreps_out) * dout)
+        direct = 8 * (s1 * s1) * (s2 * s2)
+        fft = 3 * 5 * N * N * int(np.ceil(log2(N * N))) * 2 + 6 * N * N
+        return {"fft": C * (change + fft), "direct": C * (change + direct)}
+    if variant == "mtp":
+        n = (mtp_degree(L1, L2) + 1) ** 2
+        return {"matmul": C * (2 * n * n * (d1 + d2 + dout) + 2 * n**3)}
+    raise ValueError(f"variant must be one of gtp, s2grid, mtp; got {variant!r}")
+
+
+def coefficient_bytes(d: Descriptor, itemsize: int = 8) -> dict[str, int]:
+    """Bytes of the float coefficient tables of each modelled strategy, at ``itemsize`` per float."""
+    spec = d.spec
+    if spec.variant == "cgtp":
+        dense = sum(p.seg1.dim * p.seg2.dim * p.seg_out.dim for p in d.paths) * itemsize
+        # block stacks the same CG tensors per input pair; sparse keeps only the nonzero values
+        return {"block": dense, "folded": _folded_bytes(d, dense, itemsize), "dense": dense,
+                "sparse": sum(p.coupling.nnz for p in d.paths) * itemsize}  # fmt: skip
+    d1, d2, dout = _dims(spec.irreps_in1, spec.irreps_in2, spec.irreps_out)
+    L1, L2 = spec.irreps_in1.lmax, spec.irreps_in2.lmax
+    if spec.variant == "s2grid":
+        res_beta, res_alpha = so3.s2_grid_for_degree(L1 + L2 + spec.irreps_out.lmax)
+        return {"matrix": res_beta * res_alpha * (d1 + d2 + dout) * itemsize, "fft": res_beta * (d1 + d2 + dout) * itemsize}
+    if spec.variant == "gtp":
+        s1, s2, N = 2 * L1 + 1, 2 * L2 + 1, 2 * (L1 + L2) + 1
+        change = 2 * (d1 * s1 * s1 + d2 * s2 * s2 + _gtp_kept(L1 + L2, spec.irreps_out) * dout) * itemsize
+        return {"fft": change, "direct": change + s1 * s2 * N * itemsize}
+    n = (mtp_degree(L1, L2) + 1) ** 2
+    return {"matmul": n * n * (d1 + d2 + dout) * itemsize}
+
+
+def _folded_bytes(d: Descriptor, dense: int, itemsize: int) -> int:
+    """folded: the CG value of each (weight, entry) pair, the dense part of the unweighted paths,
+    and (with weights) block's tables for per-sample weights."""
+    weighted = d.weighted_paths
+    values = sum(p.coupling.nnz * p.triples for p in weighted) * itemsize
+    d1, d2, dout = d.dims
+    constant = d1 * d2 * dout * itemsize
+    return values + (constant if len(weighted) < len(d.paths) else 0) + (dense if weighted else 0)
+
+
+__all__ = ["MODEL_STRATEGIES", "channelwise_flops", "coefficient_bytes", "flops", "per_call_flops"]
