@@ -75,7 +75,16 @@ class Capabilities:
 
 @dataclass(frozen=True)
 class Implementation:
-    """One way to compute a variant on a backend; ``factory(spec, *, device, dtype)`` builds it."""
+    """One way to compute a variant on a backend; ``factory(spec, *, device, dtype)`` builds it.
+
+    ``accepts``, when given, makes it a *kernel*: a function of the spec's path-level descriptor
+    (:class:`tpcore.descriptor.Descriptor`) that says whether this implementation computes it, e.g.
+    ``lambda d: d.modes == {"uvu"}``. ``build`` without an ``impl`` takes, in priority order, the first
+    implementation that meets the request's capabilities and accepts the descriptor, so a kernel
+    registered with a priority below the generic ones' (tpcore's strategies have 0 and up) takes the
+    products it accepts and leaves the rest to them; the conformance suite runs a kernel on the
+    catalogue cases it accepts.
+    """
 
     backend: str
     variant: str
@@ -84,6 +93,7 @@ class Implementation:
     capabilities: Capabilities = field(default_factory=Capabilities)
     priority: int = 100
     description: str = ""
+    accepts: Callable[[Any], bool] | None = None
 
     def __post_init__(self):
         from tpcore.spec import VARIANTS
@@ -94,6 +104,16 @@ class Implementation:
             raise TypeError(f"Implementation {self.key}: capabilities must be a tpcore.registry.Capabilities")
         if not callable(self.factory):
             raise TypeError(f"Implementation {self.key}: factory must be callable as factory(spec, *, device, dtype)")
+        if self.accepts is not None and not callable(self.accepts):
+            raise TypeError(f"Implementation {self.key}: accepts must be None or a callable accepts(descriptor) -> bool")
+
+    def accepts_spec(self, spec) -> bool:
+        """Whether this implementation computes ``spec`` (always, unless it is a kernel that declines it)."""
+        if self.accepts is None:
+            return True
+        from tpcore.descriptor import describe
+
+        return bool(self.accepts(describe(spec)))
 
     @property
     def key(self) -> str:

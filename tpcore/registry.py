@@ -197,10 +197,16 @@ class Registry(PluginLoader):
                 )
             candidates = named
         modes = frozenset(spec.path_modes)
-        for c in candidates:
-            if not self._unmet(c, modes, dtype, device):
+        capable = [c for c in candidates if not self._unmet(c, modes, dtype, device)]
+        if not capable:
+            raise CapabilityError(self._capability_message(name, variant, candidates, modes, dtype, device))
+        for c in capable:
+            if c.accepts_spec(spec):
                 return c, device, dtype
-        raise CapabilityError(self._capability_message(name, variant, candidates, modes, dtype, device))
+        raise CapabilityError(
+            f"no {variant} implementation on backend {name!r} accepts this spec ({spec}): "
+            + ", ".join(f"{c.key} is a kernel for other descriptors" for c in capable)
+        )
 
     def _unmet(self, impl: Implementation, modes, dtype, device) -> list[str]:
         backend = self._backends[impl.backend]

@@ -4,7 +4,7 @@ running one item (:func:`run_case`).
 An item is a :class:`ConformanceCase`: implementation key x check x catalogue case x dtype (x device).
 Only usable backends are enumerated (an unusable one yields nothing; ``tpcore check`` says why);
 checks an implementation cannot have (gradients without ``grad_order``, modes it lacks, dtypes it
-does not claim) are not enumerated at all.
+does not claim, for a kernel the cases its ``accepts`` declines) are not enumerated at all.
 """
 
 from __future__ import annotations
@@ -81,6 +81,8 @@ def conformance_cases(
                 continue
             if modes is not None and not case.modes <= modes:
                 continue
+            if implementation.accepts is not None and not implementation.accepts_spec(case.spec):
+                continue  # a kernel is checked on the descriptors it accepts
             for check in CHECKS.values():
                 if (checks and check.name not in checks) or not check.applies(implementation, case):
                     continue

@@ -1,4 +1,5 @@
-"""The tpcore plugin: one backend ("example") and one implementation ("example/cgtp/einsum")."""
+"""The tpcore plugin: one backend ("example"), one implementation ("example/cgtp/einsum") and one kernel
+("example/cgtp/convolution", for the descriptors it accepts)."""
 
 from tpcore import hookimpl
 from tpcore.harness import NumpyHarness
@@ -15,6 +16,18 @@ def build_einsum(spec, *, device, dtype):
     from tpcore_example.einsum_tp import EinsumTensorProduct
 
     return EinsumTensorProduct(spec, dtype)
+
+
+def build_convolution(spec, *, device, dtype):
+    from tpcore_example.convolution import ConvolutionKernel
+
+    return ConvolutionKernel(spec, dtype)
+
+
+def accepts_convolution(descriptor):
+    from tpcore_example.convolution import accepts
+
+    return accepts(descriptor)
 
 
 @hookimpl
@@ -50,5 +63,24 @@ def tpcore_register_implementations(register):
                 per_sample_weights=True,
             ),
             description="one numpy einsum per path, from spec.paths and tpcore.so3.wigner_3j",
+        )
+    )
+    register(
+        Implementation(
+            backend="example",
+            variant="cgtp",
+            name="convolution",
+            factory=build_convolution,
+            accepts=accepts_convolution,  # a kernel: only the descriptors it accepts
+            priority=0,  # before einsum (100) where it accepts; einsum computes the rest
+            capabilities=Capabilities(
+                modes={"uvu"},
+                dtypes={"float32", "float64"},
+                devices={"cpu"},
+                grad_order=0,
+                jit=False,
+                per_sample_weights=True,
+            ),
+            description="MACE's uvu convolution from the path-level descriptor, paths sharing an input pair coupled once",
         )
     )
