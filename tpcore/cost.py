@@ -7,7 +7,8 @@ implement yet (:data:`MODEL_STRATEGIES`):
   only its nonzero entries (the real CG selection rules, about ``(2l1+1)(2l2+1)`` per path);
   ``block`` couples each input pair once with the CG tensors of all its paths stacked (``K``
   output components), in the cheapest of three contraction orders; all add the weight contraction
-  of the path's mode. ``folded`` multiplies the outer product ``x1 (x) x2`` by one dense
+  of the path's mode; ``fused`` multiplies and scatters one term per nonzero entry and channel
+  triple of every path at once (a product, a weight and a scatter-add each). ``folded`` multiplies the outer product ``x1 (x) x2`` by one dense
   ``(dim1 dim2, dim_out)`` matrix with the weights folded in; its fold, a scatter of one value per
   weighted coupling entry and channel triple, is done once per call (:func:`per_call_flops`).
 - s2grid ``matrix`` evaluates/projects with dense ``(G, dim)`` SH tables on ``G = res_beta *
@@ -33,7 +34,7 @@ from tpcore.descriptor import Descriptor, SegmentPath
 
 #: strategies each variant's cost model covers, in the order :func:`flops` reports them
 MODEL_STRATEGIES: dict[str, tuple[str, ...]] = {
-    "cgtp": ("block", "folded", "dense", "sparse"),
+    "cgtp": ("block", "folded", "dense", "sparse", "fused"),
     "gtp": ("fft", "direct"),
     "s2grid": ("matrix", "fft"),
     "mtp": ("matmul",),
@@ -79,8 +80,14 @@ def flops(d: Descriptor) -> dict[str, int]:
             "folded": (2 * dout + 1) * d1 * d2 if d.paths else 0,
             "dense": sum(2 * p.seg1.dim * p.seg2.dim * p.seg_out.dim * _pairs(p) for p in d.paths) + weights,
             "sparse": sum(2 * p.coupling.nnz * _pairs(p) for p in d.paths) + weights,
+            "fused": 4 * fused_terms(d),
         }
     return channelwise_flops(spec.variant, spec.irreps_in1, spec.irreps_in2, spec.irreps_out, spec.channels)
+
+
+def fused_terms(d: Descriptor) -> int:
+    """Terms of the ``fused`` strategy: every nonzero coupling entry of every path times its channel triples."""
+    return sum(p.coupling.nnz * p.triples for p in d.paths)
 
 
 def per_call_flops(d: Descriptor) -> dict[str, int]:
@@ -132,7 +139,8 @@ def coefficient_bytes(d: Descriptor, itemsize: int = 8) -> dict[str, int]:
         dense = sum(p.seg1.dim * p.seg2.dim * p.seg_out.dim for p in d.paths) * itemsize
         # block stacks the same CG tensors per input pair; sparse keeps only the nonzero values
         return {"block": dense, "folded": _folded_bytes(d, dense, itemsize), "dense": dense,
-                "sparse": sum(p.coupling.nnz for p in d.paths) * itemsize}  # fmt: skip
+                "sparse": sum(p.coupling.nnz for p in d.paths) * itemsize,
+                "fused": fused_terms(d) * itemsize}  # fmt: skip
     d1, d2, dout = _dims(spec.irreps_in1, spec.irreps_in2, spec.irreps_out)
     L1, L2 = spec.irreps_in1.lmax, spec.irreps_in2.lmax
     if spec.variant == "s2grid":
@@ -156,4 +164,4 @@ def _folded_bytes(d: Descriptor, dense: int, itemsize: int) -> int:
     return values + (constant if len(weighted) < len(d.paths) else 0) + (dense if weighted else 0)
 
 
-__all__ = ["MODEL_STRATEGIES", "channelwise_flops", "coefficient_bytes", "flops", "per_call_flops"]
+__all__ = ["MODEL_STRATEGIES", "channelwise_flops", "coefficient_bytes", "flops", "fused_terms", "per_call_flops"]

@@ -49,7 +49,7 @@ from tpcore.spec import TensorProductSpec
 #: Lowering strategies per variant; the first is the default. cgtp's ``auto`` resolves per spec to
 #: ``folded`` or ``block`` (:func:`resolve_strategy`).
 STRATEGIES: dict[str, tuple[str, ...]] = {
-    "cgtp": ("auto", "block", "folded", "dense", "sparse"),
+    "cgtp": ("auto", "block", "folded", "dense", "sparse", "fused"),
     "gtp": ("fft", "direct"),
     "s2grid": ("matrix", "fft"),
     "mtp": ("matmul",),
@@ -170,7 +170,7 @@ def lower(spec: TensorProductSpec, strategy: str | None = None) -> Plan:
         b.op("zeros", "out", n=spec.irreps_out.dim)
     elif spec.variant == "cgtp":
         lowerings = {"block": _lower_cgtp_block, "folded": _lower_cgtp_folded, "dense": _lower_cgtp,
-                     "sparse": _lower_cgtp_sparse}
+                     "sparse": _lower_cgtp_sparse, "fused": _lower_cgtp_fused}
         lowerings[strategy](d, b)
         if strategy == "folded" and d.weight_numel:
             # folding per-sample weights would build one dense matrix per sample: block instead
@@ -556,6 +556,53 @@ def _lower_cgtp_sparse(d: Descriptor, b: _Builder) -> None:
         pieces.append(b.op("reshape", f"r{n}_flat", r, shape=(p.seg_out.mul * cg.nnz,)))
         targets.append(_output_targets(d, p, cg.k))
     _sum_into_output(d, b, pieces, targets)
+
+
+def fused_entries(d: Descriptor) -> dict[str, np.ndarray]:
+    """The terms of the ``fused`` strategy: one per nonzero coupling entry and channel triple of every path.
+
+    ``out[:, k] += value * w[weight] * x1[:, i1] * x2[:, i2]`` (``weight == -1``: no weight); weighted
+    terms first, each part sorted by output position.
+    """
+    parts = []
+    for p in d.paths:
+        c = p.coupling
+        u, v, o, w = (a[:, None] for a in _path_channels(p))
+        shape = (len(u), c.nnz)
+        parts.append({
+            "i1": np.broadcast_to(p.seg1.start + u * p.seg1.dim + c.i, shape).ravel(),
+            "i2": np.broadcast_to(p.seg2.start + v * p.seg2.dim + c.j, shape).ravel(),
+            "k": np.broadcast_to(p.seg_out.start + o * p.seg_out.dim + c.k, shape).ravel(),
+            "weight": np.broadcast_to(w, shape).ravel(),
+            "value": np.broadcast_to(c.values, shape).ravel(),
+        })
+    terms = {key: np.concatenate([part[key] for part in parts]) for key in ("i1", "i2", "k", "weight", "value")}
+    order = np.lexsort((terms["k"], terms["weight"] < 0))
+    return {key: value[order] for key, value in terms.items()}
+
+
+def _lower_cgtp_fused(d: Descriptor, b: _Builder) -> None:
+    """Every path at once: gather both inputs' coupled entries, multiply, scatter-add into the output.
+
+    A handful of ops whatever the number of paths (two gathers, the products, the weights, one
+    segment sum), at ``O(terms)`` work per row: the cheapest where per-op overhead dominates, with
+    few channels coupled per path (``uuu``, ``uvu`` with the edge harmonics, small ``L``).
+    """
+    t = fused_entries(d)
+    weighted = int(np.count_nonzero(t["weight"] >= 0))
+    a = b.op("take", "a", "x1", b.const("fused_i1", t["i1"]))
+    c = b.op("take", "c", "x2", b.const("fused_i2", t["i2"]))
+    terms = b.op("mul", "ac", a, c)
+    values = b.const("fused_value", t["value"])
+    n = len(t["weight"])
+    if weighted:
+        W = b.op("weight_take", "W", "w", b.const("fused_weight", t["weight"][:weighted]))
+        if weighted == n:
+            terms = b.op("mul", "acW", terms, W)
+        else:  # the weighted terms come first; the rest keep their products
+            head = b.op("mul", "acW", b.op("slice", "ac_weighted", terms, start=0, stop=weighted), W)
+            terms = b.op("concat", "acW_all", head, b.op("slice", "ac_plain", terms, start=weighted, stop=n))
+    b.op("segment_sum", "out", b.op("mul", "terms", terms, values), b.const("fused_k", t["k"]), n=d.dims[2])
 
 
 # -- channel-wise variants ----------------------------------------------------------------------
