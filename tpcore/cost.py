@@ -85,6 +85,31 @@ def flops(d: Descriptor) -> dict[str, int]:
     return channelwise_flops(spec.variant, spec.irreps_in1, spec.irreps_in2, spec.irreps_out, spec.channels)
 
 
+#: ``auto`` considers ``fused`` up to this many terms: each row keeps a few ``(terms,)`` arrays for the
+#: backward pass (about 80 MiB at 4096 terms and 1000 rows in float32)
+FUSED_AUTO_MAX_TERMS = 4096
+
+#: rows the time model assumes (a batch of edges or atoms)
+MODEL_ROWS = 1000
+
+#: The time model of ``auto`` (:func:`estimated_seconds`): seconds per op of a program (a framework
+#: call, forward and backward) and seconds per FLOP of each strategy's arithmetic, forward and
+#: backward together. Fitted to forward+backward times of torch on one CPU thread over e3nn's fully
+#: connected layers (8, 16 and 32 channels on both inputs, and with the edge harmonics), MACE's
+#: convolution (16, 32, 128 channels, per-edge weights) and the channel-wise uuu product at
+#: L = 1..3 (``scripts/strategy_sweep.py``; docs/benchmarks.md has the table).
+SECONDS_PER_OP = 40e-6
+SECONDS_PER_FLOP = {"block": 0.15e-9, "dense": 0.1e-9, "folded": 0.1e-9, "sparse": 0.5e-9, "fused": 1.0e-9}
+#: the per-call fold of ``folded`` (a scatter of one value per weighted coupling entry and triple)
+SECONDS_PER_FOLD_FLOP = 2e-9
+
+
+def estimated_seconds(d: Descriptor, strategy: str, ops: int, rows: int = MODEL_ROWS, per_sample: bool = False) -> float:
+    """Modelled forward+backward seconds of a cgtp ``strategy`` whose program has ``ops`` ops, at ``rows`` rows."""
+    fold = 0 if per_sample else per_call_flops(d).get(strategy, 0)  # per-sample weights are never folded
+    return SECONDS_PER_OP * ops + rows * flops(d)[strategy] * SECONDS_PER_FLOP[strategy] + fold * SECONDS_PER_FOLD_FLOP
+
+
 def fused_terms(d: Descriptor) -> int:
     """Terms of the ``fused`` strategy: every nonzero coupling entry of every path times its channel triples."""
     return sum(p.coupling.nnz * p.triples for p in d.paths)
@@ -164,4 +189,4 @@ def _folded_bytes(d: Descriptor, dense: int, itemsize: int) -> int:
     return values + (constant if len(weighted) < len(d.paths) else 0) + (dense if weighted else 0)
 
 
-__all__ = ["MODEL_STRATEGIES", "channelwise_flops", "coefficient_bytes", "flops", "fused_terms", "per_call_flops"]
+__all__ = ["FUSED_AUTO_MAX_TERMS", "MODEL_ROWS", "SECONDS_PER_FLOP", "SECONDS_PER_OP", "MODEL_STRATEGIES", "estimated_seconds", "channelwise_flops", "coefficient_bytes", "flops", "fused_terms", "per_call_flops"]

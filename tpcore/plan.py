@@ -42,24 +42,18 @@ import numpy as np
 from tpcore import so3
 from tpcore.cgtp_paths import MODES, channel_pairs, channel_triples, pair_count
 from tpcore.coefficients import gtp_from_fourier, mtp_basis, mtp_degree
-from tpcore.cost import flops
+from tpcore.cost import FUSED_AUTO_MAX_TERMS, estimated_seconds, fused_terms
 from tpcore.descriptor import Descriptor, describe
 from tpcore.spec import TensorProductSpec
 
-#: Lowering strategies per variant; the first is the default. cgtp's ``auto`` resolves per spec to
-#: ``folded`` or ``block`` (:func:`resolve_strategy`).
+#: Lowering strategies per variant; the first is the default. cgtp's ``auto`` resolves per spec by
+#: the cost model (:func:`resolve_strategy`).
 STRATEGIES: dict[str, tuple[str, ...]] = {
     "cgtp": ("auto", "block", "folded", "dense", "sparse", "fused"),
     "gtp": ("fft", "direct"),
     "s2grid": ("matrix", "fft"),
     "mtp": ("matmul",),
 }
-
-#: ``auto`` folds the weights while the folded product costs at most this many times the FLOPs of
-#: ``block``: below that, ``block``'s dozens of small ops cost more than the folded two large ones
-#: (measured on CPU in torch and jax, forward and backward, for e3nn's fully connected and full
-#: tensor products at L = 1..3; ``docs/benchmarks.md``).
-FOLD_FLOPS_RATIO = 16
 
 #: ``folded`` is refused above this many bytes of :func:`folded_bytes` (and ``auto`` never picks it
 #: there): its dense matrix grows as ``dim1 * dim2 * dim_out``, 4 GB already for three
@@ -140,25 +134,33 @@ def check_strategy(variant: str, strategy: str | None) -> str:
     return strategy
 
 
-def resolve_strategy(spec: TensorProductSpec, strategy: str | None = None) -> str:
+def resolve_strategy(spec: TensorProductSpec, strategy: str | None = None, per_sample: bool = False) -> str:
     """The strategy :func:`lower` uses: ``strategy`` checked, with cgtp's ``auto`` (the default) decided.
 
-    ``auto`` is ``folded`` when the folded product costs at most :data:`FOLD_FLOPS_RATIO` times the
-    FLOPs of ``block`` (small ``L``, few channels), else ``block``.
+    ``auto`` takes the strategy of least :func:`tpcore.cost.estimated_seconds` for the spec's
+    descriptor, for shared weights (or none) or, with ``per_sample``, for one weight vector per row:
+    among ``block``, ``dense``, ``fused`` (up to :data:`tpcore.cost.FUSED_AUTO_MAX_TERMS` terms) and,
+    for shared weights, ``folded`` (within :func:`folded_max_bytes`).
     """
     strategy = check_strategy(spec.variant, strategy)
     if strategy != "auto":
         return strategy
-    costs = flops(describe(spec))
-    small = costs["folded"] <= FOLD_FLOPS_RATIO * costs["block"]
-    return "folded" if small and folded_bytes(spec) <= folded_max_bytes() else "block"
+    d = describe(spec)
+    candidates = ["block", "dense"]
+    if fused_terms(d) <= FUSED_AUTO_MAX_TERMS:
+        candidates.append("fused")
+    if not per_sample and folded_bytes(spec) <= folded_max_bytes():
+        candidates.append("folded")
+    ops = {s: len(lower(spec, s).program(per_sample)) for s in candidates}
+    return min(candidates, key=lambda s: estimated_seconds(d, s, ops[s], per_sample=per_sample))
 
 
 @lru_cache(maxsize=256)
 def lower(spec: TensorProductSpec, strategy: str | None = None) -> Plan:
     """The plan of ``spec`` with the given strategy (default: the variant's first, resolved).
 
-    ``Plan.strategy`` is the strategy used (``auto`` resolved).
+    ``Plan.strategy`` is the strategy used (``auto`` resolved). ``folded`` cannot fold one weight
+    vector per row: its plan's program for per-sample weights is the one ``auto`` picks for them.
     """
     strategy = resolve_strategy(spec, strategy)
     if strategy == "folded":
@@ -169,13 +171,10 @@ def lower(spec: TensorProductSpec, strategy: str | None = None) -> Plan:
     if not d.paths:
         b.op("zeros", "out", n=spec.irreps_out.dim)
     elif spec.variant == "cgtp":
-        lowerings = {"block": _lower_cgtp_block, "folded": _lower_cgtp_folded, "dense": _lower_cgtp,
-                     "sparse": _lower_cgtp_sparse, "fused": _lower_cgtp_fused}
-        lowerings[strategy](d, b)
+        _CGTP_LOWERINGS[strategy](d, b)
         if strategy == "folded" and d.weight_numel:
-            # folding per-sample weights would build one dense matrix per sample: block instead
             per_sample = _Builder(consts=b.consts, prefix="per_sample_")
-            _lower_cgtp_block(d, per_sample)
+            _CGTP_LOWERINGS[resolve_strategy(spec, "auto", per_sample=True)](d, per_sample)
             per_sample_ops = tuple(per_sample.ops)
     else:
         _lower_channelwise(d, strategy, b)
@@ -603,6 +602,10 @@ def _lower_cgtp_fused(d: Descriptor, b: _Builder) -> None:
             head = b.op("mul", "acW", b.op("slice", "ac_weighted", terms, start=0, stop=weighted), W)
             terms = b.op("concat", "acW_all", head, b.op("slice", "ac_plain", terms, start=weighted, stop=n))
     b.op("segment_sum", "out", b.op("mul", "terms", terms, values), b.const("fused_k", t["k"]), n=d.dims[2])
+
+
+_CGTP_LOWERINGS = {"block": _lower_cgtp_block, "folded": _lower_cgtp_folded, "dense": _lower_cgtp,
+                   "sparse": _lower_cgtp_sparse, "fused": _lower_cgtp_fused}  # fmt: skip
 
 
 # -- channel-wise variants ----------------------------------------------------------------------
