@@ -25,6 +25,7 @@ from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 import torch
 
 from tpcore.adapter_specs import channelwise_spec, square_instructions
+from tpcore.dtypes import normalize_dtype, torch_dtype
 from tpcore.irreps import Irrep, Irreps, MulIr, as_irreps
 from tpcore.spec import VARIANTS, TensorProductSpec, check_choice
 
@@ -142,14 +143,14 @@ class TensorProduct(torch.nn.Module):
             Instruction(p.i_in1, p.i_in2, p.i_out, p.mode, p.has_weight, p.normalization, _shape(p))
             for p in self.spec.paths
         ]
-        dtype = torch.get_default_dtype() if dtype is None else _as_torch_dtype(dtype)
+        dtype = torch.get_default_dtype() if dtype is None else torch_dtype(dtype)
         import tpcore.registry
 
         # The built module draws weights of its own, which the adapter drops: drawn on a forked
         # generator, so that the adapter's one draw below is e3nn's (same seed, same initial weights)
         forked = [torch.device(device)] if device is not None and torch.device(device).type == "cuda" else []
         with torch.random.fork_rng(devices=forked):
-            built = tpcore.registry.build(self.spec, backend=backend, impl=impl, device=device, dtype=str(dtype).removeprefix("torch."))
+            built = tpcore.registry.build(self.spec, backend=backend, impl=impl, device=device, dtype=normalize_dtype(dtype))
         # The adapter always passes the weights (its own Parameter or the caller's), so the built
         # module's own weight Parameter goes: the state_dict is then exactly e3nn's.
         for name, _ in list(built.named_parameters(recurse=False)):
@@ -496,10 +497,6 @@ def _shape(path) -> tuple:
     from tpcore.cgtp_paths import WEIGHT_SHAPES
 
     return WEIGHT_SHAPES[path.mode](path.mul_in1, path.mul_in2, path.mul_out)
-
-
-def _as_torch_dtype(dtype) -> torch.dtype:
-    return dtype if isinstance(dtype, torch.dtype) else getattr(torch, str(dtype))
 
 
 def _variances(var):
