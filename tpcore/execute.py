@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from tpcore.dtypes import dtype_name as _dtype_name
 from tpcore.plan import Plan, lower
 from tpcore.spec import TensorProductSpec
 from tpcore.validation import check_array_type, check_call
@@ -216,7 +217,3 @@ class PlanFunction:
             weights = xp.broadcast_to(weights, call.batch_shape + (weights.shape[-1],)).reshape(Z, weights.shape[-1])
         out = run_plan(self.plan, self.ops, self.consts, x1, x2, weights, call.per_sample_weights)
         return out.reshape(call.batch_shape + (self.spec.irreps_out.dim,))
-
-
-def _dtype_name(x) -> str:
-    return np.dtype(x.dtype).name if isinstance(x.dtype, np.dtype) else str(x.dtype).rsplit(".", 1)[-1]

@@ -27,9 +27,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from tpcore.adapter_specs import channelwise_spec
+from tpcore.devices import jax_device_name
 from tpcore.irreps import Irrep, Irreps, as_irreps, e3nn_jax_sort_key
 from tpcore.spec import IRREP_NORMALIZATIONS, VARIANTS, TensorProductSpec, check_choice
-from tpcore_jax.devices import device_name
 
 
 class TensorProduct:
@@ -109,7 +109,7 @@ class TensorProduct:
         return self._built[name]
 
     def __getstate__(self):
-        device = device_name(self.device) if isinstance(self.device, jax.Device) else self.device
+        device = jax_device_name(self.device) if isinstance(self.device, jax.Device) else self.device
         return {**self.__dict__, "device": device, "_built": {}}
 
     def __repr__(self) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Callable, Iterable
 
+from tpcore.devices import device_kind
 from tpcore.dtypes import DTYPES
 
 
@@ -68,7 +69,7 @@ class Capabilities:
             out.append(f"mode {', '.join(missing)} (it has {names_or_all(self.modes)})")
         if dtype not in self.dtypes:
             out.append(f"dtype {dtype} (it has {names_or_all(self.dtypes)})")
-        if device is not None and _device_kind(device) not in self.devices:
+        if device is not None and device_kind(device) not in self.devices:
             out.append(f"device {device!r} (it has {names_or_all(self.devices)})")
         return out
 
@@ -159,10 +160,6 @@ def plan_implementations(backend: str, build: Callable[..., Any], capabilities: 
         for variant, strategies in STRATEGIES.items()
         for rank, strategy in enumerate(strategies)
     ]
-
-
-def _device_kind(device: str) -> str:
-    return device.split(":", 1)[0].strip().lower()
 
 
 def names_or_all(items: Iterable[str] | None) -> str:

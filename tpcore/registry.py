@@ -31,6 +31,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from tpcore.devices import device_kind, normalize_device
 from tpcore.dtypes import DTYPES, normalize_dtype
 from tpcore.errors import (
     BackendNotFoundError,
@@ -53,7 +54,6 @@ from tpcore.registration import (
     Backend,
     Capabilities,
     Implementation,
-    _device_kind,
     import_probe,
     names_or_all,
     plan_implementations,
@@ -164,7 +164,7 @@ class Registry(PluginLoader):
         if not hasattr(spec, "variant") or not hasattr(spec, "path_modes"):
             raise TypeError(f"expected a tpcore.TensorProductSpec, got {type(spec).__name__}")
         dtype = None if dtype is None else normalize_dtype(dtype)
-        device = None if device is None else _device_str(device)
+        device = normalize_device(device)
         if backend is not None or os.environ.get(ENV_BACKEND, "").strip():
             names = [backend or self.default_backend()]
         else:
@@ -213,7 +213,7 @@ class Registry(PluginLoader):
         unmet = impl.capabilities.unmet(modes, dtype, device)
         if dtype not in backend.dtypes and not any(u.startswith("dtype") for u in unmet):
             unmet.append(f"dtype {dtype} (backend has {names_or_all(backend.dtypes)})")
-        if device is not None and _device_kind(device) not in backend.devices and not any(u.startswith("device") for u in unmet):
+        if device is not None and device_kind(device) not in backend.devices and not any(u.startswith("device") for u in unmet):
             unmet.append(f"device {device!r} (backend has {names_or_all(backend.devices)})")
         return unmet
 
@@ -314,10 +314,6 @@ def _probe_reason(backend: str, answer: Any) -> str | None:
         return f"{backend}: its probe returned {answer!r}; a probe returns None when usable, else a reason string"
     lines = answer.strip().splitlines()
     return lines[0].strip() if lines else f"{backend}: not usable (its probe returned an empty reason)"
-
-
-def _device_str(device) -> str:
-    return device if isinstance(device, str) else str(device)
 
 
 __all__ = [

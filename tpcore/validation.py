@@ -1,6 +1,10 @@
-"""Checks of a call's array types, shapes and dtypes against its spec, shared by every backend.
+"""Checks of a call's array types, shapes and dtypes against its spec, and its flattening.
 
-Errors say what was expected and what arrived, naming the argument and the irreps.
+Shared by every backend and part of the public plugin API (docs/plugins.md): :func:`check_call`
+validates a call from shapes and dtype names alone; :func:`flatten_call` checks a call on arrays
+of any namespace and broadcasts them to flat ``(Z, dim)`` inputs, with :meth:`Call.unflatten`
+giving the output its batch shape back. Errors say what was expected and what arrived, naming the
+argument and the irreps.
 """
 
 from __future__ import annotations
@@ -10,11 +14,8 @@ from dataclasses import dataclass
 from math import prod
 from typing import Mapping
 
+from tpcore.dtypes import DTYPES, dtype_name
 from tpcore.spec import TensorProductSpec
-
-
-# The dtypes ``build`` accepts: a hint to rebuild may only name one of these.
-BUILD_DTYPES = ("float32", "float64")
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,10 @@ class Call:
     def batch_size(self) -> int:
         return prod(self.batch_shape)
 
+    def unflatten(self, out):
+        """A flat output ``(Z, dim)`` reshaped to ``(*batch_shape, dim)``."""
+        return out.reshape(self.batch_shape + (out.shape[-1],))
+
 
 def _broadcast(shapes: Mapping[str, tuple[int, ...]]) -> tuple[int, ...]:
     ndim = max(len(s) for s in shapes.values())
@@ -113,10 +118,10 @@ def check_call(
     if expected_dtype is not None and dtypes:
         for name, dtype in dtypes.items():
             if dtype != expected_dtype:
-                if dtype in BUILD_DTYPES:
+                if dtype in DTYPES:
                     fix = f'cast the input or build with dtype="{dtype}"'
                 else:
-                    fix = f"cast {name} to {expected_dtype} (tensor products are built for {' or '.join(BUILD_DTYPES)} only)"
+                    fix = f"cast {name} to {expected_dtype} (tensor products are built for {' or '.join(DTYPES)} only)"
                 raise TypeError(f"{name} has dtype {dtype}, but this tensor product was built for {expected_dtype}; {fix}")
     shapes = {"x1": x1_shape[:-1], "x2": x2_shape[:-1]}
     numel = spec.weight_numel
@@ -135,3 +140,29 @@ def check_call(
         if per_sample:
             shapes["weights"] = weights_shape[:-1]
     return Call(batch_shape=_broadcast(shapes), per_sample_weights=per_sample)
+
+
+def flatten_call(spec: TensorProductSpec, x1, x2, weights, xp, expected_dtype: str | None = None):
+    """Check a call on arrays, then broadcast them to the flat inputs a program runs on.
+
+    ``xp`` is the arrays' namespace (numpy, cupy, jax.numpy or torch: anything with
+    ``broadcast_to``); the arrays need ``shape``, ``dtype`` and ``reshape``. Runs
+    :func:`check_call` (with the dtypes checked against ``expected_dtype`` unless it is None) and
+    returns ``(call, x1, x2, weights)``: ``x1 (Z, dim1)``, ``x2 (Z, dim2)``, and ``weights``
+    ``(Z, weight_numel)`` when ``call.per_sample_weights``, else as given. ``call.unflatten(out)``
+    gives the ``(Z, dim_out)`` result its batch shape back.
+    """
+    given = {"x1": x1, "x2": x2} | ({} if weights is None else {"weights": weights})
+    call = check_call(
+        spec,
+        x1_shape=tuple(x1.shape),
+        x2_shape=tuple(x2.shape),
+        weights_shape=None if weights is None else tuple(weights.shape),
+        dtypes={name: dtype_name(x) for name, x in given.items()},
+        expected_dtype=expected_dtype,
+    )
+
+    def flat(x):
+        return xp.broadcast_to(x, call.batch_shape + (x.shape[-1],)).reshape(call.batch_size, x.shape[-1])
+
+    return call, flat(x1), flat(x2), flat(weights) if call.per_sample_weights else weights

@@ -6,7 +6,8 @@ import contextlib
 import importlib
 
 from tpcore.autodiff import VJPOps, backward, forward
-from tpcore.execute import PlanFunction, _dtype_name, run_plan
+from tpcore.dtypes import dtype_name as _dtype_name
+from tpcore.execute import PlanFunction, run_plan
 from tpcore.validation import check_array_type, check_call
 
 

@@ -6,9 +6,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from tpcore.devices import jax_device
 from tpcore.harness import Harness
-
-from .devices import jax_device
 
 
 class JaxHarness(Harness):

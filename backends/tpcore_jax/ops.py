@@ -10,9 +10,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from tpcore.devices import jax_device
+from tpcore.devices import jax_device_name as device_name
 from tpcore.execute import ArrayOps
-
-from .devices import device_name, jax_device
 
 # On GPUs XLA computes float32 dots in TF32 by default (about 1e-3 relative error); the plans are
 # a few small contractions, so full float32 precision costs little and keeps tpcore's 1e-5 bound.

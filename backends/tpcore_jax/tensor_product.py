@@ -9,29 +9,14 @@ and sharded inputs work on the object as on any function. Weights are an argumen
 from __future__ import annotations
 
 import jax
-import numpy as np
 
+from tpcore.devices import jax_device
+from tpcore.devices import jax_device_name as device_name
+from tpcore.dtypes import jax_dtype
 from tpcore.execute import PlanFunction
 from tpcore.spec import TensorProductSpec
 
-from .devices import device_name, jax_device
 from .ops import JaxOps
-
-DTYPES = ("float32", "float64")
-
-
-def check_dtype(dtype) -> str:
-    """``"float32"`` or ``"float64"``; float64 needs ``jax_enable_x64``, which tpcore never flips itself."""
-    name = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
-    if name not in DTYPES:
-        raise ValueError(f"dtype must be float32 or float64; got {dtype!r}")
-    if name == "float64" and jax.dtypes.canonicalize_dtype(np.float64) != np.float64:
-        raise ValueError(
-            "dtype float64 was requested, but JAX is running with 64-bit types disabled; enable them first with "
-            'jax.config.update("jax_enable_x64", True) (or JAX_ENABLE_X64=1), or build with dtype="float32"'
-        )
-    return name
-
 
 class TensorProduct(PlanFunction):
     """``tp(x1, x2, weights=None)`` for a :class:`~tpcore.spec.TensorProductSpec`, a pure JAX function.
@@ -50,7 +35,7 @@ class TensorProduct(PlanFunction):
 
     def __init__(self, spec: TensorProductSpec, *, strategy: str | None = None, device=None, dtype="float32"):
         self.device = jax_device(device)
-        super().__init__(spec, JaxOps(self.device), check_dtype(dtype), strategy)
+        super().__init__(spec, JaxOps(self.device), jax_dtype(dtype).name, strategy)
         # One XLA computation per input signature instead of one dispatch (and compilation) per plan
         # op in eager use; nested in a user's jit it is inlined. Shape and dtype checks run while
         # tracing, on static shapes, so their errors read the same under every transformation;

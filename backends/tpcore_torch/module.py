@@ -15,37 +15,20 @@ The module holds no module object, closure or framework handle: it deep-copies, 
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 import torch
 
+from tpcore.devices import torch_device
+from tpcore.dtypes import dtype_name, torch_dtype
 from tpcore.plan import lower
 from tpcore.spec import TensorProductSpec
 from tpcore.validation import check_array_type, check_call
 
 from .codegen import buffer_name, compile_plan, keep_constants_out_of_state_dict
-from .dtypes import COMPLEX, torch_dtype
 
-
-def torch_device(device) -> torch.device:
-    """A checked ``torch.device`` from None (cpu), "cpu", "cuda" or "cuda:N"."""
-    if device is None:
-        return torch.device("cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"device {device!r} is not a torch device; expected None, 'cpu', 'cuda' or 'cuda:N' ({exc})") from None
-    if dev.type == "cpu":
-        return dev
-    if dev.type != "cuda":
-        raise ValueError(f"device {device!r} is not supported by the tpcore torch backend; expected None, 'cpu', 'cuda' or 'cuda:N'")
-    if not torch.cuda.is_available():
-        raise RuntimeError(f"device {device!r} was requested, but torch {torch.__version__} sees no CUDA device")
-    count = torch.cuda.device_count()
-    if dev.index is not None and dev.index >= count:
-        raise RuntimeError(f"device {device!r} was requested, but torch sees {count} CUDA device(s) (cuda:0..cuda:{count - 1})")
-    return dev
+COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
 
 
 def constant_tensor(value: np.ndarray, dtype: torch.dtype, device) -> torch.Tensor:
@@ -152,53 +135,23 @@ class TensorProduct(torch.nn.Module):
     def forward(self, x1: torch.Tensor, x2: torch.Tensor, weights: Optional[torch.Tensor] = None) -> torch.Tensor:
         if weights is None:
             weights = self.weight
-        if torch.jit.is_tracing():
-            return self._forward_traced(x1, x2, weights if weights is not None else self._anchor)
         if torch.jit.is_scripting():
             self._check_static(x1, x2, weights)
-        else:
+        elif not torch.jit.is_tracing():
             self._check_eager(x1, x2, weights)
-        per_sample = weights is not None and weights.dim() > 1
-        if weights is not None and per_sample:
-            batch = _batch_shape([x1, x2, weights])
-            Z = _numel(batch)
-            w = weights.expand(batch + [self.weight_numel]).reshape(Z, self.weight_numel)
-        else:
-            batch = _batch_shape([x1, x2])
-            Z = _numel(batch)
-            w = weights if weights is not None else self._anchor
-        if Z == 0 or self.dim_out == 0:
+        w = weights if weights is not None else self._anchor
+        per_sample = w.dim() > 1
+        x1, x2, w, batch = flatten_inputs(x1, x2, w, per_sample)
+        # Under torch.jit.trace sizes are traced: no Python decision on them (a trace is of one shape).
+        if self.dim_out == 0 or (not torch.jit.is_tracing() and x1.shape[0] == 0):
             # nothing to compute (and MKL's FFTs reject empty batches); zeros still connected to
             # every input, so gradients are zeros rather than missing
             return x1.new_zeros(batch + [self.dim_out]) + 0 * (x1.sum() + x2.sum() + w.sum())
-        x1 = x1.expand(batch + [self.dim_in1]).reshape(Z, self.dim_in1)
-        x2 = x2.expand(batch + [self.dim_in2]).reshape(Z, self.dim_in2)
         if per_sample:
             out = self.program_per_sample(x1, x2, w)
         else:
             out = self.program_shared(x1, x2, w)
         return out.reshape(batch + [self.dim_out])
-
-    @torch.jit.unused
-    def _forward_traced(self, x1, x2, w):
-        """``forward`` under ``torch.jit.trace``: traced sizes are tensors, so every Python decision on
-        them (a shape check, a broadcast rule) is a TracerWarning, and a ``SystemError`` from
-        ``Tensor.__bool__`` where warnings are errors (as in e3nn's ``assert_auto_jitable``). Here
-        the batch shape comes from broadcasting tensors, which the trace records, and a wrong size
-        fails inside the program. ``w``: the weights, or the empty anchor when there are none."""
-        per_sample = w.dim() > 1
-        leading = [x1[..., :1], x2[..., :1]] + ([w[..., :1]] if per_sample else [])
-        batch = torch.broadcast_tensors(*leading)[0].shape[:-1]
-        if self.dim_out == 0:
-            return x1.new_zeros(batch + (0,)) + 0 * (x1.sum() + x2.sum() + w.sum())
-        x1 = x1.expand(batch + (self.dim_in1,)).unsqueeze(0).flatten(0, -2)
-        x2 = x2.expand(batch + (self.dim_in2,)).unsqueeze(0).flatten(0, -2)
-        if per_sample:
-            w = w.expand(batch + (self.weight_numel,)).unsqueeze(0).flatten(0, -2)
-            out = self.program_per_sample(x1, x2, w)
-        else:
-            out = self.program_shared(x1, x2, w)
-        return out.reshape(batch + (self.dim_out,))
 
     @torch.jit.unused
     def _check_eager(self, x1, x2, weights) -> None:
@@ -219,8 +172,8 @@ class TensorProduct(torch.nn.Module):
             x1_shape=tuple(x1.shape),
             x2_shape=tuple(x2.shape),
             weights_shape=None if weights is None else tuple(weights.shape),
-            dtypes={name: str(t.dtype).removeprefix("torch.") for name, t in given.items()},
-            expected_dtype=str(self.dtype).removeprefix("torch."),
+            dtypes={name: dtype_name(t) for name, t in given.items()},
+            expected_dtype=dtype_name(self._anchor),
         )
 
     def _check_static(self, x1: torch.Tensor, x2: torch.Tensor, weights: Optional[torch.Tensor]) -> None:
@@ -267,29 +220,25 @@ def _match_program_constants(module, state_dict, prefix, local_metadata, strict,
                 state_dict[start + buffer] = value
 
 
-def _batch_shape(tensors: List[torch.Tensor]) -> List[int]:
-    """The broadcast of the tensors' shapes without their last axis."""
-    ndim = 0
-    for t in tensors:
-        ndim = max(ndim, t.dim() - 1)
-    out = [1] * ndim
-    for t in tensors:
-        shape = t.shape[:-1]
-        offset = ndim - len(shape)
-        for axis in range(len(shape)):
-            size = shape[axis]
-            if size != 1:
-                if out[offset + axis] != 1 and out[offset + axis] != size:
-                    raise ValueError(f"batch shapes do not broadcast: {[list(u.shape) for u in tensors]}")
-                out[offset + axis] = size
-    return out
+def flatten_inputs(x1: torch.Tensor, x2: torch.Tensor, w: torch.Tensor, per_sample: bool) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, List[int]]:
+    """``(x1, x2, w, batch)``: the inputs broadcast to their common batch shape and flattened to ``(Z, dim)``.
 
-
-def _numel(shape: List[int]) -> int:
-    n = 1
-    for s in shape:
-        n *= s
-    return n
+    ``w`` is flattened too when ``per_sample``, else returned as given. The batch shape comes from
+    broadcasting the inputs' first columns, which ``torch.jit.trace`` records as tensor ops (a Python
+    rule on traced sizes would be a TracerWarning, and a ``SystemError`` from ``Tensor.__bool__``
+    where warnings are errors, as in e3nn's ``assert_auto_jitable``); TorchScript compiles it as is.
+    Shapes that do not broadcast raise torch's error here; eager calls are checked before, with
+    tpcore's (:func:`tpcore.validation.check_call`).
+    """
+    leading = x1[..., :1] + x2[..., :1]
+    if per_sample:
+        leading = leading + w[..., :1]
+    batch = list(leading.shape[:-1])
+    x1 = x1.expand(batch + [x1.shape[-1]]).unsqueeze(0).flatten(0, -2)
+    x2 = x2.expand(batch + [x2.shape[-1]]).unsqueeze(0).flatten(0, -2)
+    if per_sample:
+        w = w.expand(batch + [w.shape[-1]]).unsqueeze(0).flatten(0, -2)
+    return x1, x2, w, batch
 
 
 def build(spec: TensorProductSpec, *, device=None, dtype="float32", strategy: str | None = None) -> TensorProduct:

@@ -18,10 +18,10 @@ import jax
 import jax.numpy as jnp
 from e3nn_jax.legacy import FunctionalTensorProduct
 
+from tpcore.devices import jax_device, jax_device_name
+from tpcore.dtypes import jax_dtype
 from tpcore.spec import TensorProductSpec
-from tpcore.validation import check_array_type, check_call
-from tpcore_jax.devices import device_name, jax_device
-from tpcore_jax.tensor_product import check_dtype
+from tpcore.validation import check_array_type, flatten_call
 
 from .instructions import e3nn_jax_arguments
 
@@ -32,7 +32,7 @@ class E3nnJaxTensorProduct:
     def __init__(self, spec: TensorProductSpec, *, device=None, dtype="float32"):
         self.spec = spec
         self.device = jax_device(device)
-        self.dtype = jnp.dtype(check_dtype(dtype))
+        self.dtype = jax_dtype(dtype)
         self._tp = FunctionalTensorProduct(**e3nn_jax_arguments(spec))
         self._compiled = jax.jit(self._forward)
 
@@ -47,33 +47,19 @@ class E3nnJaxTensorProduct:
         return self._compiled(x1, x2, weights)
 
     def __getstate__(self):
-        return {"spec": self.spec, "device": device_name(self.device), "dtype": self.dtype.name}
+        return {"spec": self.spec, "device": jax_device_name(self.device), "dtype": self.dtype.name}
 
     def __setstate__(self, state):
         E3nnJaxTensorProduct.__init__(self, **state)
 
     def _forward(self, x1, x2, weights):
-        given = {"x1": x1, "x2": x2} | ({} if weights is None else {"weights": weights})
-        call = check_call(
-            self.spec,
-            x1_shape=tuple(x1.shape),
-            x2_shape=tuple(x2.shape),
-            weights_shape=None if weights is None else tuple(weights.shape),
-            dtypes={name: jnp.dtype(a.dtype).name for name, a in given.items()},
-            expected_dtype=self.dtype.name,
-        )
-        batch, Z = call.batch_shape, call.batch_size
-        d1, d2, numel = x1.shape[-1], x2.shape[-1], self.spec.weight_numel
-        x1 = jnp.broadcast_to(x1, batch + (d1,)).reshape(Z, d1)
-        x2 = jnp.broadcast_to(x2, batch + (d2,)).reshape(Z, d2)
-        if numel == 0:
+        call, x1, x2, weights = flatten_call(self.spec, x1, x2, weights, jnp, expected_dtype=self.dtype.name)
+        if self.spec.weight_numel == 0:
             weights, weight_axis = [], None
-        elif call.per_sample_weights:
-            weights, weight_axis = jnp.broadcast_to(weights, batch + (numel,)).reshape(Z, numel), 0
         else:
-            weight_axis = None
+            weight_axis = 0 if call.per_sample_weights else None
         out = jax.vmap(self._one_sample, in_axes=(0, 0, weight_axis))(x1, x2, weights)
-        return out.reshape(batch + (self.spec.irreps_out.dim,))
+        return call.unflatten(out)
 
     def _one_sample(self, x1, x2, weights):
         a = e3nn_jax.IrrepsArray(self._tp.irreps_in1, x1)

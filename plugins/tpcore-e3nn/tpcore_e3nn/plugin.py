@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import importlib.util
 
+from tpcore.devices import jax_device_kinds, torch_device_kinds
 from tpcore.hookspecs import hookimpl
 from tpcore.registry import Capabilities, Implementation
 from tpcore.spec import CGTP_MODES
-from tpcore_jax.plugin import devices as jax_devices
-from tpcore_torch.plugin import devices as torch_devices
 
 PRIORITY = 1000  # after every tpcore implementation: a cross-check, never the default
 
@@ -52,7 +51,7 @@ def tpcore_register_implementations(register):
                 capabilities=Capabilities(
                     modes=frozenset(CGTP_MODES),
                     dtypes=frozenset({"float32", "float64"}),
-                    devices=frozenset(torch_devices()),  # the torch backend's: e3nn runs wherever torch does
+                    devices=frozenset(torch_device_kinds()),  # the torch backend's: e3nn runs wherever torch does
                     grad_order=2,  # e3nn's einsums have double backward
                     jit=False,  # e3nn scripts its own code with torch.fx; torch.compile is not claimed
                     per_sample_weights=True,
@@ -71,7 +70,7 @@ def tpcore_register_implementations(register):
                 capabilities=Capabilities(
                     modes=frozenset(CGTP_MODES),
                     dtypes=frozenset({"float32", "float64"}),  # float64 needs jax_enable_x64
-                    devices=frozenset(jax_devices()),  # the jax backend's
+                    devices=frozenset(jax_device_kinds()),  # the jax backend's
                     grad_order=2,  # any order: plain jax.numpy einsums
                     jit=True,
                     per_sample_weights=True,

@@ -15,10 +15,10 @@ import contextlib
 import torch
 from e3nn import o3
 
+from tpcore.devices import torch_device
+from tpcore.dtypes import dtype_name, torch_dtype
 from tpcore.spec import TensorProductSpec
-from tpcore.validation import check_call
-from tpcore_torch.module import torch_device
-from tpcore_torch.dtypes import torch_dtype
+from tpcore.validation import flatten_call
 
 from .instructions import e3nn_arguments
 
@@ -101,27 +101,13 @@ class E3nnTensorProduct(torch.nn.Module):
                     f"{name} is on device {tensor.device}, but this tensor product is on {self.device}; "
                     "move the inputs or the module with .to()"
                 )
-        call = check_call(
-            self.spec,
-            x1_shape=tuple(x1.shape),
-            x2_shape=tuple(x2.shape),
-            weights_shape=None if weights is None else tuple(weights.shape),
-            dtypes={name: str(t.dtype).removeprefix("torch.") for name, t in given.items()},
-            expected_dtype=str(self.dtype).removeprefix("torch."),
-        )
-        batch, Z = call.batch_shape, call.batch_size
-        d1, d2, numel = x1.shape[-1], x2.shape[-1], self.spec.weight_numel
-        x1 = x1.broadcast_to(batch + (d1,)).reshape(Z, d1)
-        x2 = x2.broadcast_to(batch + (d2,)).reshape(Z, d2)
+        call, x1, x2, weights = flatten_call(self.spec, x1, x2, weights, torch, expected_dtype=dtype_name(self._anchor))
         e3nn = self._e3nn_modules
-        if numel == 0:
+        if self.spec.weight_numel == 0:
             out = e3nn["shared"](x1, x2)
-        elif call.per_sample_weights:
-            out = e3nn["per_sample"](x1, x2, weights.broadcast_to(batch + (numel,)).reshape(Z, numel))
         else:
-            out = e3nn["shared"](x1, x2, weights)
-        return out.reshape(batch + (self.spec.irreps_out.dim,))
-
+            out = e3nn["per_sample" if call.per_sample_weights else "shared"](x1, x2, weights)
+        return call.unflatten(out)
 
 def build(spec: TensorProductSpec, *, device=None, dtype="float32") -> E3nnTensorProduct:
     """The factory of the ``torch/cgtp/e3nn`` implementation."""

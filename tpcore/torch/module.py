@@ -1,31 +1,16 @@
-"""Drop-in replacements for e3nn's ``o3.TensorProduct`` family, computed by tpcore.
-
-Swap ``from e3nn.o3 import FullyConnectedTensorProduct`` for
-``from tpcore.torch import FullyConnectedTensorProduct`` and an e3nn model keeps its outputs and
-its trained weights: the constructors take e3nn's arguments, ``tp(x, y, weight=None)`` is e3nn's
-call, and the ``state_dict`` has e3nn's keys (``weight``: the Parameter in e3nn's flat layout, or an
-empty buffer when the weights are external; ``output_mask``: e3nn's persistent buffer), so
-``load_state_dict(e3nn_module.state_dict(), strict=True)`` works (e3nn's generated-code Wigner 3j
-buffers in it are ignored; loading tpcore's state_dict back into e3nn needs ``strict=False`` for
-those alone).
-
-Beyond e3nn: ``variant="gtp" | "s2grid" | "mtp"`` computes the channel-wise Gaunt / matrix
-product of two spherical signals instead (every path at once; the instructions only say whether it is
-weighted), and ``backend``/``impl`` pick any tpcore implementation from the registry.
-
-This module imports torch; ``import tpcore`` never imports it.
-"""
+"""``tpcore.torch.TensorProduct``: e3nn's ``o3.TensorProduct`` computed by tpcore (see :mod:`tpcore.torch`)."""
 
 from __future__ import annotations
 
 import math
 import sys
-from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union  # noqa: F401 (TorchScript reads annotations here)
 
 import torch
 
-from tpcore.adapter_specs import channelwise_spec, square_instructions
-from tpcore.irreps import Irrep, Irreps, MulIr, as_irreps
+from tpcore.adapter_specs import adapter_irreps, channelwise_spec
+from tpcore.dtypes import normalize_dtype, torch_dtype
+from tpcore.irreps import Irreps
 from tpcore.spec import VARIANTS, TensorProductSpec, check_choice
 
 #: submodules of e3nn's TensorProduct whose buffers are generated-code constants
@@ -104,9 +89,9 @@ class TensorProduct(torch.nn.Module):
                 raise ValueError(f"normalization={normalization!r} and irrep_normalization={irrep_normalization!r} disagree")
             irrep_normalization = normalization
         check_choice("variant", variant, VARIANTS)
-        self.irreps_in1 = _irreps(irreps_in1, "irreps_in1")
-        self.irreps_in2 = _irreps(irreps_in2, "irreps_in2")
-        self.irreps_out = _irreps(irreps_out, "irreps_out")
+        self.irreps_in1 = adapter_irreps(irreps_in1, "irreps_in1")
+        self.irreps_in2 = adapter_irreps(irreps_in2, "irreps_in2")
+        self.irreps_out = adapter_irreps(irreps_out, "irreps_out")
         instructions = [tuple(ins) for ins in instructions]
         irrep_normalization = irrep_normalization or "component"
         path_normalization = path_normalization or "element"
@@ -142,14 +127,14 @@ class TensorProduct(torch.nn.Module):
             Instruction(p.i_in1, p.i_in2, p.i_out, p.mode, p.has_weight, p.normalization, _shape(p))
             for p in self.spec.paths
         ]
-        dtype = torch.get_default_dtype() if dtype is None else _as_torch_dtype(dtype)
+        dtype = torch.get_default_dtype() if dtype is None else torch_dtype(dtype)
         import tpcore.registry
 
         # The built module draws weights of its own, which the adapter drops: drawn on a forked
         # generator, so that the adapter's one draw below is e3nn's (same seed, same initial weights)
         forked = [torch.device(device)] if device is not None and torch.device(device).type == "cuda" else []
         with torch.random.fork_rng(devices=forked):
-            built = tpcore.registry.build(self.spec, backend=backend, impl=impl, device=device, dtype=str(dtype).removeprefix("torch."))
+            built = tpcore.registry.build(self.spec, backend=backend, impl=impl, device=device, dtype=normalize_dtype(dtype))
         # The adapter always passes the weights (its own Parameter or the caller's), so the built
         # module's own weight Parameter goes: the state_dict is then exactly e3nn's.
         for name, _ in list(built.named_parameters(recurse=False)):
@@ -293,170 +278,7 @@ class TensorProduct(torch.nn.Module):
             f"{self.irreps_out.simplify()} | {npath} paths | {self.weight_numel} weights{variant})"
         )
 
-
-class FullyConnectedTensorProduct(TensorProduct):
-    """e3nn's ``o3.FullyConnectedTensorProduct``: every allowed ``uvw`` path, in e3nn's order."""
-
-    def __init__(self, irreps_in1, irreps_in2, irreps_out, irrep_normalization=None, path_normalization=None, **kwargs):
-        irreps_in1, irreps_in2 = _irreps(irreps_in1, "irreps_in1"), _irreps(irreps_in2, "irreps_in2")
-        irreps_out = _irreps(irreps_out, "irreps_out")
-        instructions = [
-            (i1, i2, io, "uvw", True, 1.0)
-            for i1, (_, ir1) in enumerate(irreps_in1)
-            for i2, (_, ir2) in enumerate(irreps_in2)
-            for io, (_, ir3) in enumerate(irreps_out)
-            if ir3 in ir1 * ir2
-        ]
-        super().__init__(
-            irreps_in1, irreps_in2, irreps_out, instructions,
-            irrep_normalization=irrep_normalization, path_normalization=path_normalization, **kwargs,
-        )  # fmt: skip
-
-
-class FullTensorProduct(TensorProduct):
-    """e3nn's ``o3.FullTensorProduct``: every product irrep ``mul1*mul2 x ir``, unweighted, sorted."""
-
-    def __init__(self, irreps_in1, irreps_in2, filter_ir_out=None, irrep_normalization=None, **kwargs):
-        # simplified as in e3nn: empty blocks go (their data is empty), equal neighbours merge
-        irreps_in1 = _irreps(irreps_in1, "irreps_in1").simplify()
-        irreps_in2 = _irreps(irreps_in2, "irreps_in2").simplify()
-        keep = None if filter_ir_out is None else {Irrep(str(ir)) for ir in filter_ir_out}
-        out, instructions = [], []
-        for i1, (m1, ir1) in enumerate(irreps_in1):
-            for i2, (m2, ir2) in enumerate(irreps_in2):
-                for ir in ir1 * ir2:
-                    if keep is not None and ir not in keep:
-                        continue
-                    instructions.append((i1, i2, len(out), "uvuv", False))
-                    out.append(MulIr(m1 * m2, ir))
-        sorted_out = Irreps(out).sort()
-        instructions = [(i1, i2, sorted_out.p[io], mode, w) for i1, i2, io, mode, w in instructions]
-        super().__init__(irreps_in1, irreps_in2, sorted_out.irreps, instructions, irrep_normalization=irrep_normalization, **kwargs)
-
-
-class ElementwiseTensorProduct(TensorProduct):
-    """e3nn's ``o3.ElementwiseTensorProduct``: the i-th irrep of ``x`` times the i-th irrep of ``y``.
-
-    Both inputs are simplified and their blocks split until the multiplicities pair up (as e3nn
-    does); every product irrep allowed by ``filter_ir_out`` is a ``uuu`` path without weights.
-    """
-
-    def __init__(self, irreps_in1, irreps_in2, filter_ir_out=None, irrep_normalization=None, **kwargs):
-        blocks1 = [(mul, ir) for mul, ir in _irreps(irreps_in1, "irreps_in1").simplify()]
-        blocks2 = [(mul, ir) for mul, ir in _irreps(irreps_in2, "irreps_in2").simplify()]
-        n1, n2 = sum(m for m, _ in blocks1), sum(m for m, _ in blocks2)
-        if n1 != n2:
-            raise ValueError(f"irreps_in1 has {n1} irreps and irreps_in2 {n2}; an elementwise product pairs them one to one")
-        keep = None if filter_ir_out is None else {Irrep(str(ir)) for ir in filter_ir_out}
-        i = 0
-        while i < len(blocks1):
-            (m1, ir1), (m2, ir2) = blocks1[i], blocks2[i]
-            if m1 < m2:
-                blocks2[i:i + 1] = [(m1, ir2), (m2 - m1, ir2)]
-            elif m2 < m1:
-                blocks1[i:i + 1] = [(m2, ir1), (m1 - m2, ir1)]
-            i += 1
-        out, instructions = [], []
-        for i, ((mul, ir1), (_, ir2)) in enumerate(zip(blocks1, blocks2)):
-            for ir in ir1 * ir2:
-                if keep is None or ir in keep:
-                    instructions.append((i, i, len(out), "uuu", False))
-                    out.append(MulIr(mul, ir))
-        irreps1 = Irreps([MulIr(m, ir) for m, ir in blocks1])
-        irreps2 = Irreps([MulIr(m, ir) for m, ir in blocks2])
-        super().__init__(irreps1, irreps2, Irreps(out), instructions, irrep_normalization=irrep_normalization, **kwargs)
-
-
-class TensorSquare(TensorProduct):
-    """e3nn's ``o3.TensorSquare(irreps_in, irreps_out=None, filter_ir_out=None)``: ``tp(x, weight=None)``.
-
-    The product of ``x`` with itself reduced to irreps, each unordered pair of channels once
-    (e3nn's ``uvu<v``/``u<vw`` paths) plus the diagonal for even output degrees. Without
-    ``irreps_out`` it has no weights and outputs every product irrep (``filter_ir_out`` selects);
-    with ``irreps_out`` it is fully connected with weights.
-    """
-
-    def __init__(self, irreps_in, irreps_out=None, filter_ir_out=None, irrep_normalization=None, **kwargs):
-        irreps_in = _irreps(irreps_in, "irreps_in").simplify()
-        irrep_normalization = irrep_normalization or "component"
-        check_choice("irrep_normalization", irrep_normalization, ("component", "norm", "none"))
-        if irreps_out is not None and filter_ir_out is not None:
-            raise ValueError("TensorSquare takes irreps_out or filter_ir_out, not both (as in e3nn)")
-        keep = None if filter_ir_out is None else {Irrep(str(ir)) for ir in filter_ir_out}
-        out = None if irreps_out is None else _irreps(irreps_out, "irreps_out").simplify()
-        irreps_out, instructions = square_instructions(irreps_in, out, keep, irrep_normalization)
-        super().__init__(irreps_in, irreps_in, irreps_out, instructions, irrep_normalization="none", **kwargs)
-        self.irreps_in = self.irreps_in1
-
-    def forward(self, x: torch.Tensor, weight: Optional[torch.Tensor] = None) -> torch.Tensor:  # type: ignore[override]
-        return self._product(x, x, weight)
-
-
-def from_e3nn(module: torch.nn.Module, *, backend: str = "torch", impl: str | None = None) -> TensorProduct:
-    """The tpcore module computing exactly what an e3nn ``o3.TensorProduct`` computes, weights included.
-
-    Works for ``o3.TensorProduct`` and its subclasses with e3nn's two-input call
-    (``FullyConnectedTensorProduct``, ``FullTensorProduct``, ``ElementwiseTensorProduct``), from
-    e3nn 0.4.4 on. e3nn stores each instruction's final normalization factor (its
-    ``irrep_normalization``, ``path_normalization``, variances and ``path_weight`` combined) as
-    ``Instruction.path_weight``; the tpcore spec takes that factor as it is (no normalization of its
-    own), so nothing is normalized twice and the result does not depend on settings e3nn does not
-    keep. The result is a :class:`TensorProduct` (the base class) with e3nn's ``shared_weights``,
-    ``internal_weights``, dtype, device and a copy of the weights.
-    """
-    if not isinstance(module, torch.nn.Module) or not hasattr(module, "instructions") or not hasattr(module, "irreps_in1"):
-        raise TypeError(f"from_e3nn needs an e3nn o3.TensorProduct; got {type(module).__module__}.{type(module).__qualname__}")
-    names = [cls.__name__ for cls in type(module).__mro__]
-    if "TensorSquare" in names:
-        raise ValueError(
-            "from_e3nn converts the two-input products; for e3nn's TensorSquare build tpcore.torch.TensorSquare with the "
-            "same arguments and load_state_dict(module.state_dict())"
-        )
-    instructions = []
-    for k, ins in enumerate(module.instructions):
-        factor = float(ins.path_weight)
-        if not factor >= 0.0:
-            raise ValueError(f"from_e3nn: instructions[{k}] has normalization factor {factor}; expected a finite factor >= 0")
-        instructions.append((ins.i_in1, ins.i_in2, ins.i_out, ins.connection_mode, bool(ins.has_weight), factor**2))
-    reference = module.weight if module.weight.numel() else module.output_mask
-    converted = TensorProduct(
-        str(module.irreps_in1), str(module.irreps_in2), str(module.irreps_out), instructions,
-        irrep_normalization="none", path_normalization="none",
-        internal_weights=bool(module.internal_weights), shared_weights=bool(module.shared_weights),
-        backend=backend, impl=impl, dtype=reference.dtype, device=reference.device,
-    )  # fmt: skip
-    if converted.weight_numel != module.weight_numel:
-        raise ValueError(f"from_e3nn: e3nn's module has {module.weight_numel} weights, the converted one {converted.weight_numel}")
-    if isinstance(converted.weight, torch.nn.Parameter):
-        with torch.no_grad():
-            converted.weight.copy_(module.weight)
-    return converted
-
-
 # -- helpers -------------------------------------------------------------------------------------
-
-
-def _irreps(value, name: str) -> Irreps:
-    """tpcore ``Irreps`` from a string, blocks, or e3nn/e3nn-jax objects (read through their strings).
-
-    e3nn's own layers pass lists of ``(mul, o3.Irrep)`` pairs or ``_MulIr`` objects too.
-    """
-    if _is_e3nn(value):
-        return as_irreps(str(value), name)
-    if isinstance(value, (list, tuple)) and any(_is_e3nn(item) or (isinstance(item, tuple) and any(_is_e3nn(i) for i in item)) for item in value):
-        blocks = []
-        for item in value:
-            if isinstance(item, tuple) and len(item) == 2 and not _is_e3nn(item):
-                mul, ir = item
-                blocks.append(f"{int(mul)}x{ir}")
-            else:
-                blocks.append(str(item))
-        value = "+".join(blocks)
-    return as_irreps(value, name)
-
-
-def _is_e3nn(value) -> bool:
-    return type(value).__module__.startswith(("e3nn.", "e3nn_jax."))
 
 
 def _e3nn_optimization_defaults() -> dict:
@@ -498,10 +320,6 @@ def _shape(path) -> tuple:
     return WEIGHT_SHAPES[path.mode](path.mul_in1, path.mul_in2, path.mul_out)
 
 
-def _as_torch_dtype(dtype) -> torch.dtype:
-    return dtype if isinstance(dtype, torch.dtype) else getattr(torch, str(dtype))
-
-
 def _variances(var):
     """e3nn's variances as plain floats (e3nn accepts tensors too); None stays None (ones)."""
     if isinstance(var, torch.Tensor):
@@ -525,9 +343,3 @@ def _output_mask(instructions, irreps_out, dtype, device) -> torch.Tensor:
     reached = {ins.i_out for ins in instructions if ins.path_weight != 0 and 0 not in ins.path_shape}
     parts = [torch.full((mul * ir.dim,), float(i in reached), dtype=dtype, device=device) for i, (mul, ir) in enumerate(irreps_out)]
     return torch.cat(parts) if parts else torch.ones(0, dtype=dtype, device=device)
-
-
-__all__ = [
-    "TensorProduct", "FullyConnectedTensorProduct", "FullTensorProduct", "ElementwiseTensorProduct", "TensorSquare",
-    "Instruction", "from_e3nn",
-]  # fmt: skip
