@@ -55,6 +55,9 @@ FIELD_DOCS = {
         "capabilities": "a `Capabilities`, checked by `build()` before the factory is called",
         "priority": "among the implementations of one backend and variant that meet a request, the lowest wins",
         "description": "one line for `tpcore backends`",
+        "accepts": "None, or `accepts(descriptor) -> bool` on the spec's `tpcore.descriptor.Descriptor`: a *kernel* "
+        "that computes only the products it accepts; `build` then passes over it for the others, and the "
+        "conformance suite checks it on the catalogue cases it accepts",
     },
 }
 
