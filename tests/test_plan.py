@@ -10,6 +10,8 @@ from tpcore import TensorProductSpec
 from tpcore.autodiff import VJPOps, run_plan_vjp
 from tpcore.execute import ArrayOps, run_plan
 from tpcore.irreps import s2_irreps
+from tpcore.cost import FUSED_AUTO_MAX_TERMS, fused_terms
+from tpcore.descriptor import describe
 from tpcore.plan import STRATEGIES, lower, resolve_strategy
 from tpcore.reference import reference
 
@@ -19,12 +21,17 @@ def fully_connected(L: int, mul: int = 8) -> TensorProductSpec:
     return TensorProductSpec.cgtp(s2_irreps(L, mul=mul), s2_irreps(L), s2_irreps(L, mul=mul))
 
 
-def test_auto_folds_small_products_and_keeps_block_for_large_ones():
+def test_auto_reads_the_shape_of_the_descriptor():
+    """The rule measured on real-model shapes (tpcore.cost.auto_strategy): few terms fused, edge harmonics
+    block, several channels on both inputs dense."""
     assert STRATEGIES["cgtp"][0] == "auto"
-    assert resolve_strategy(fully_connected(1)) == "folded"  # 4 paths: the folded matrix is 32 x 4 x 32
-    assert resolve_strategy(fully_connected(4)) == "block"  # 1e6 entries against 64k FLOPs per sample
-    assert resolve_strategy(TensorProductSpec.cgtp("64x0e + 64x1o", "1x0e", "64x0e + 64x1o")) == "folded"  # a linear map
-    assert lower(fully_connected(1)).strategy == lower(fully_connected(1), "auto").strategy == "folded"
+    uuu = TensorProductSpec.cgtp(s2_irreps(2, mul=8), s2_irreps(2, mul=8), s2_irreps(2, mul=8), mode="uuu")
+    assert fused_terms(describe(uuu)) <= FUSED_AUTO_MAX_TERMS and resolve_strategy(uuu) == "fused"
+    assert fused_terms(describe(fully_connected(2))) > FUSED_AUTO_MAX_TERMS
+    assert resolve_strategy(fully_connected(2)) == "block"  # 8 channels x edge harmonics
+    both = TensorProductSpec.cgtp(s2_irreps(2, mul=8), s2_irreps(2, mul=8), s2_irreps(2, mul=8))
+    assert resolve_strategy(both) == "dense"
+    assert lower(both).strategy == lower(both, "auto").strategy == "dense"
 
 
 def test_explicit_strategies_are_kept_and_unknown_ones_rejected():
@@ -37,8 +44,9 @@ def test_explicit_strategies_are_kept_and_unknown_ones_rejected():
         lower(TensorProductSpec.s2grid(s2_irreps(1), s2_irreps(1), s2_irreps(1)), "auto")
 
 
-def test_folded_plans_run_block_for_per_sample_weights():
+def test_folded_plans_run_autos_choice_for_per_sample_weights():
     spec = fully_connected(2)
+    assert resolve_strategy(spec) == "block"
     folded, block = lower(spec, "folded"), lower(spec, "block")
     assert "weight_fold" in {op.kind for op in folded.program(per_sample=False)}
     per_sample = folded.program(per_sample=True)

@@ -85,29 +85,35 @@ def flops(d: Descriptor) -> dict[str, int]:
     return channelwise_flops(spec.variant, spec.irreps_in1, spec.irreps_in2, spec.irreps_out, spec.channels)
 
 
-#: ``auto`` considers ``fused`` up to this many terms: each row keeps a few ``(terms,)`` arrays for the
-#: backward pass (about 80 MiB at 4096 terms and 1000 rows in float32)
-FUSED_AUTO_MAX_TERMS = 4096
-
-#: rows the time model assumes (a batch of edges or atoms)
-MODEL_ROWS = 1000
-
-#: The time model of ``auto`` (:func:`estimated_seconds`): seconds per op of a program (a framework
-#: call, forward and backward) and seconds per FLOP of each strategy's arithmetic, forward and
-#: backward together. Fitted to forward+backward times of torch on one CPU thread over e3nn's fully
-#: connected layers (8, 16 and 32 channels on both inputs, and with the edge harmonics), MACE's
-#: convolution (16, 32, 128 channels, per-edge weights) and the channel-wise uuu product at
-#: L = 1..3 (``scripts/strategy_sweep.py``; docs/benchmarks.md has the table).
-SECONDS_PER_OP = 40e-6
-SECONDS_PER_FLOP = {"block": 0.15e-9, "dense": 0.1e-9, "folded": 0.1e-9, "sparse": 0.5e-9, "fused": 1.0e-9}
-#: the per-call fold of ``folded`` (a scatter of one value per weighted coupling entry and triple)
-SECONDS_PER_FOLD_FLOP = 2e-9
+#: ``auto`` takes ``fused`` up to this many terms (:func:`fused_terms`)
+FUSED_AUTO_MAX_TERMS = 1024
 
 
-def estimated_seconds(d: Descriptor, strategy: str, ops: int, rows: int = MODEL_ROWS, per_sample: bool = False) -> float:
-    """Modelled forward+backward seconds of a cgtp ``strategy`` whose program has ``ops`` ops, at ``rows`` rows."""
-    fold = 0 if per_sample else per_call_flops(d).get(strategy, 0)  # per-sample weights are never folded
-    return SECONDS_PER_OP * ops + rows * flops(d)[strategy] * SECONDS_PER_FLOP[strategy] + fold * SECONDS_PER_FOLD_FLOP
+def auto_strategy(d: Descriptor) -> str:
+    """The cgtp strategy ``auto`` runs for a descriptor, by its shape.
+
+    Measured forward+backward against e3nn in torch on one CPU thread, 1000 rows, on e3nn's fully
+    connected layer (8, 16, 32 channels on both inputs; 16 channels with the edge harmonics), MACE's
+    convolution (16, 32, 128 channels, per-edge weights) and the channel-wise ``uuu`` product at
+    L = 1..3 (``scripts/strategy_sweep.py``, table in docs/benchmarks.md):
+
+    - ``fused`` was the fastest wherever it has at most about a thousand terms (every ``uuu``,
+      MACE's convolution at 16 channels to L = 2, at 32 channels at L = 1: 1.3-1.6x e3nn) and lost
+      above (2-6x slower than ``block`` at 1900-17000 terms): its gathers cost per term and row;
+    - with one channel per block of the second input (the edge harmonics) ``block`` was the fastest
+      from L = 2 (1.6-2.2x e3nn on the convolution at 32 and 128 channels): its one coupling per input
+      pair is shared by every path of the pair;
+    - with several channels on both inputs ``dense`` was the fastest at 7 of 9 shapes (0.8-4.4x e3nn at
+      8 to 32 channels, below 1x at L = 2; ``block`` was at the other two, within 1.5x): its per-path
+      contractions run as large GEMMs in the order of least FLOPs.
+
+    ``folded`` and ``sparse`` were never the fastest on these shapes: they run when asked for.
+    """
+    if fused_terms(d) <= FUSED_AUTO_MAX_TERMS:
+        return "fused"
+    if all(p.seg2.mul == 1 for p in d.paths):
+        return "block"
+    return "dense"
 
 
 def fused_terms(d: Descriptor) -> int:
@@ -189,4 +195,4 @@ def _folded_bytes(d: Descriptor, dense: int, itemsize: int) -> int:
     return values + (constant if len(weighted) < len(d.paths) else 0) + (dense if weighted else 0)
 
 
-__all__ = ["FUSED_AUTO_MAX_TERMS", "MODEL_ROWS", "SECONDS_PER_FLOP", "SECONDS_PER_OP", "MODEL_STRATEGIES", "estimated_seconds", "channelwise_flops", "coefficient_bytes", "flops", "fused_terms", "per_call_flops"]
+__all__ = ["FUSED_AUTO_MAX_TERMS", "MODEL_STRATEGIES", "auto_strategy", "channelwise_flops", "coefficient_bytes", "flops", "fused_terms", "per_call_flops"]

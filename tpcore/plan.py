@@ -42,7 +42,7 @@ import numpy as np
 from tpcore import so3
 from tpcore.cgtp_paths import MODES, channel_pairs, channel_triples, pair_count
 from tpcore.coefficients import gtp_from_fourier, mtp_basis, mtp_degree
-from tpcore.cost import FUSED_AUTO_MAX_TERMS, estimated_seconds, fused_terms
+from tpcore.cost import auto_strategy
 from tpcore.descriptor import Descriptor, describe
 from tpcore.spec import TensorProductSpec
 
@@ -134,25 +134,16 @@ def check_strategy(variant: str, strategy: str | None) -> str:
     return strategy
 
 
-def resolve_strategy(spec: TensorProductSpec, strategy: str | None = None, per_sample: bool = False) -> str:
+def resolve_strategy(spec: TensorProductSpec, strategy: str | None = None) -> str:
     """The strategy :func:`lower` uses: ``strategy`` checked, with cgtp's ``auto`` (the default) decided.
 
-    ``auto`` takes the strategy of least :func:`tpcore.cost.estimated_seconds` for the spec's
-    descriptor, for shared weights (or none) or, with ``per_sample``, for one weight vector per row:
-    among ``block``, ``dense``, ``fused`` (up to :data:`tpcore.cost.FUSED_AUTO_MAX_TERMS` terms) and,
-    for shared weights, ``folded`` (within :func:`folded_max_bytes`).
+    ``auto`` reads the descriptor's shape (:func:`tpcore.cost.auto_strategy`): ``fused`` for few
+    coupled terms, ``block`` when the second input has one channel per block (edge harmonics: MACE's
+    convolution, the fully connected layer with spherical harmonics), ``dense`` for multi-channel
+    inputs on both sides.
     """
     strategy = check_strategy(spec.variant, strategy)
-    if strategy != "auto":
-        return strategy
-    d = describe(spec)
-    candidates = ["block", "dense"]
-    if fused_terms(d) <= FUSED_AUTO_MAX_TERMS:
-        candidates.append("fused")
-    if not per_sample and folded_bytes(spec) <= folded_max_bytes():
-        candidates.append("folded")
-    ops = {s: len(lower(spec, s).program(per_sample)) for s in candidates}
-    return min(candidates, key=lambda s: estimated_seconds(d, s, ops[s], per_sample=per_sample))
+    return auto_strategy(describe(spec)) if strategy == "auto" else strategy
 
 
 @lru_cache(maxsize=256)
@@ -174,7 +165,7 @@ def lower(spec: TensorProductSpec, strategy: str | None = None) -> Plan:
         _CGTP_LOWERINGS[strategy](d, b)
         if strategy == "folded" and d.weight_numel:
             per_sample = _Builder(consts=b.consts, prefix="per_sample_")
-            _CGTP_LOWERINGS[resolve_strategy(spec, "auto", per_sample=True)](d, per_sample)
+            _CGTP_LOWERINGS[auto_strategy(d)](d, per_sample)
             per_sample_ops = tuple(per_sample.ops)
     else:
         _lower_channelwise(d, strategy, b)
@@ -220,8 +211,8 @@ def check_folded_size(spec: TensorProductSpec) -> None:
         d1, d2, n = spec.irreps_in1.dim, spec.irreps_in2.dim, spec.irreps_out.dim
         raise ValueError(
             f"strategy 'folded' would allocate about {_bytes(need)} for this spec (a dense ({d1}*{d2}, {n}) matrix "
-            f"and its scatter index), above the limit of {_bytes(limit)}; use strategy 'block' (which 'auto' "
-            f"picks here), or raise the limit with the environment variable {FOLDED_MAX_BYTES_ENV} "
+            f"and its scatter index), above the limit of {_bytes(limit)}; use another strategy ('auto' or "
+            f"'block'), or raise the limit with the environment variable {FOLDED_MAX_BYTES_ENV} "
             f"(or tpcore.plan.FOLDED_MAX_BYTES)"
         )
 
