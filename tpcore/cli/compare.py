@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         reasons = {b: why or device_problem(b, args.device) for b, why in reasons.items()}
     usable = [b for b in args.backends if reasons[b] is None]
     if not usable:
-        option = "--device" if args.device is not None else "--backends"
+        option = f"--device {args.device}" if args.device is not None else "--backends"
         raise UsageError(f"{option}: none is usable: " + "; ".join(f"{b}: {why}" for b, why in reasons.items()))
     for b in args.backends:
         if reasons[b] is not None:

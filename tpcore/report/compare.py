@@ -88,7 +88,7 @@ class Cell:
 
 
 def measure(backends, workloads, Ls, batch, repeat, budget_s: float = BUDGET_S, device: str | None = None,
-            stream=sys.stderr):
+            stream=None):
     """``(rows, peaks)``: at each backend and ``L``, every workload and implementation timed
     together (:func:`~tpcore.report.timing.interleaved`) with a matmul for the peak."""
     from statistics import median
@@ -96,6 +96,7 @@ def measure(backends, workloads, Ls, batch, repeat, budget_s: float = BUDGET_S, 
     from tpcore.report.memory import peak_memory
     from tpcore.report.timing import backend_device, interleaved, matmul_call, matmul_gflops
 
+    stream = stream or sys.stderr
     workloads = [canonical(w) for w in workloads]
     todo = [(b, L) for b in backends for L in Ls]
     rows: dict[tuple, Row] = {}
