@@ -127,3 +127,31 @@ def test_peak_memory_counts_what_autograd_keeps_on_a_cpu():
     (a, how), (b, _) = peak_memory(small), peak_memory(large)
     assert how == METHODS["torch:cpu"]
     assert 0 < a < b and b >= 64 * small.spec.irreps_out.dim * 4  # at least the float32 output
+
+
+@pytest.mark.parametrize("name", ["fc8", "fc_sh", "conv16"])
+def test_cuequivariance_peer_builds_the_same_product(name):
+    """cuEquivariance's fully connected product is e3nn's on the same weights; its convolution has the
+    shape's inputs, weight count and output dimension (its blocks are sorted, its normalization its own)."""
+    pytest.importorskip("cuequivariance_torch", reason="cuequivariance-torch is not installed (extra: cueq)")
+    from tpcore.report import cue_peer
+
+    spec = shape(name).spec(2)
+    ours = cue_peer.build(name, spec, dtype="float64")
+    rng = np.random.default_rng(1)
+    x1, x2 = (torch.from_numpy(rng.normal(size=(4, d))) for d in (spec.irreps_in1.dim, spec.irreps_in2.dim))
+    per_sample = SHAPES[name].per_sample_weights
+    w = torch.from_numpy(rng.normal(size=(4, spec.weight_numel) if per_sample else (spec.weight_numel,)))
+    got = ours(x1, x2, w).detach().numpy()
+    assert got.shape == (4, spec.irreps_out.dim)
+    if not per_sample:
+        expected = E3NN[name](2)(x1, x2, w).detach().numpy()
+        np.testing.assert_allclose(got, expected, atol=1e-10 * np.abs(expected).max())
+
+
+def test_cuequivariance_peer_refuses_what_it_has_no_module_for():
+    pytest.importorskip("cuequivariance_torch", reason="cuequivariance-torch is not installed (extra: cueq)")
+    from tpcore.report import cue_peer
+
+    with pytest.raises(NotImplementedError, match="no module for the uuu shape"):
+        cue_peer.build("uuu", shape("uuu").spec(1))

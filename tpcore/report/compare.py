@@ -37,6 +37,8 @@ TARGETS = {
     ("torch", "fwd"): 2.0, ("torch", "fwd+bwd"): 1.5, ("torch", "batch1"): 1.0, ("torch", "memory"): 1.0,
     ("jax", "fwd"): 1.5, ("jax", "fwd+bwd"): 1.5, ("jax", "batch1"): 1.0, ("jax", "memory"): 1.0,
 }  # fmt: skip
+#: on a GPU tpcore's cgtp should be within 1.5x of cuEquivariance: cueq / tpcore >= 1 / 1.5
+CUE_TARGETS = {"fwd": 1 / 1.5, "fwd+bwd": 1 / 1.5}
 
 
 def canonical(name: str) -> str:
@@ -130,15 +132,14 @@ def measure(backends, workloads, Ls, batch, repeat, budget_s: float = BUDGET_S, 
 def _prepare_calls(b, L, pairs, batch, device, rows, stream) -> tuple[dict, dict]:
     """``(calls, prepared)`` of one backend and ``L``: ``(workload, impl, phase) -> call`` and
     ``(workload, impl) ->`` the :class:`~tpcore.report.timing.Prepared` at the batch (for its memory)."""
-    from tpcore.report.timing import prepare
 
     calls, prepared = {}, {}
     for w, impl in pairs:
         rows.setdefault((b, w, impl), Row(b, w, impl))
         per_sample = w in SHAPES and SHAPES[w].per_sample_weights
         try:
-            p = prepare(b, workload(w, L), impl, batch, per_sample_weights=per_sample, device=device)
-            one = prepare(b, workload(w, L), impl, 1, per_sample_weights=per_sample, device=device) if w in SHAPES else None
+            p = _prepare(b, w, L, impl, batch, per_sample, device)
+            one = _prepare(b, w, L, impl, 1, per_sample, device) if w in SHAPES else None
         except NotImplementedError as exc:
             print(f"    {w}/{impl or 'tpcore'} skipped: {exc}", file=stream)
             continue
@@ -151,9 +152,33 @@ def _prepare_calls(b, L, pairs, batch, device, rows, stream) -> tuple[dict, dict
     return calls, prepared
 
 
+def _prepare(backend, w, L, impl, batch, per_sample, device):
+    from tpcore.registry import get_registry
+    from tpcore.report import cue_peer
+    from tpcore.report.timing import prepare, prepare_built
+
+    spec = workload(w, L)
+    if impl != cue_peer.NAME:
+        return prepare(backend, spec, impl, batch, per_sample_weights=per_sample, device=device)
+    tp = cue_peer.build(w, spec, device)
+    return prepare_built(backend, impl, spec, get_registry().harness(backend), tp, batch, per_sample_weights=per_sample,
+                         device=device)
+
+
 def _impls(backend: str, workload_name: str):
-    """tpcore's default (None) and, for the shapes, the peer."""
-    return [None, peer_on(backend)] if workload_name in SHAPES else [None]
+    """tpcore's default (None) and, for the shapes, the peers (cuEquivariance on torch when installed)."""
+    from tpcore.report import cue_peer
+
+    if workload_name not in SHAPES:
+        return [None]
+    return [None, *peers(backend)] if backend == "torch" and cue_peer.available() else [None, peer_on(backend)]
+
+
+def peers(backend: str) -> list[str]:
+    """The peers compared on ``backend``: the e3nn one, then cuEquivariance on torch."""
+    from tpcore.report.cue_peer import NAME
+
+    return [peer_on(backend)] + ([NAME] if backend == "torch" else [])
 
 
 # -- what the measurements say ----------------------------------------------------------------------
@@ -175,13 +200,14 @@ def worst_cells(rows, Ls) -> list[Cell]:
     for (b, w, impl), mine in index.items():
         if impl is not None or w not in SHAPES:
             continue
-        theirs = index.get((b, w, peer_on(b)))
-        for metric in (*PHASES, "memory"):
-            target = TARGETS.get((b, metric))
-            for L in Ls:
-                r = ratio(theirs, mine, L, metric)
-                if target is not None and r is not None and r < target:
-                    cells.append(Cell(b, w, L, metric, r, target))
+        for peer in peers(b):
+            theirs = index.get((b, w, peer))
+            for metric in (*PHASES, "memory"):
+                target = TARGETS.get((b, metric)) if peer == peer_on(b) else CUE_TARGETS.get(metric)
+                for L in Ls:
+                    r = ratio(theirs, mine, L, metric)
+                    if target is not None and r is not None and r < target:
+                        cells.append(Cell(b, w, L, metric if peer == peer_on(b) else f"{metric} vs {peer}", r, target))
     return sorted(cells, key=lambda c: (c.ratio / c.target, c.backend, c.workload, c.L))
 
 
@@ -197,11 +223,11 @@ def tables(rows, peaks, Ls, batch, device: str | None = None) -> list[str]:
         head = ["backend", "comparison"] + [f"L={L}" for L in Ls]
         lines = []
         for b in backends:
-            peer = peer_on(b)
-            for w in SHAPES:
-                mine, theirs = index.get((b, w, None)), index.get((b, w, peer))
-                if mine and theirs:
-                    lines.append([b, f"cgtp {w}: {peer} / tpcore"] + [_fmt(ratio(theirs, mine, L, phase)) for L in Ls])
+            for peer in peers(b):
+                for w in SHAPES:
+                    mine, theirs = index.get((b, w, None)), index.get((b, w, peer))
+                    if mine and theirs:
+                        lines.append([b, f"cgtp {w}: {peer} / tpcore"] + [_fmt(ratio(theirs, mine, L, phase)) for L in Ls])
             if phase != "batch1":
                 lines += _gaunt_lines(index, b, phase, Ls)
         if lines:
@@ -209,7 +235,8 @@ def tables(rows, peaks, Ls, batch, device: str | None = None) -> list[str]:
     out += _memory_tables(rows, index, Ls)
     out.append(_growth_table(rows, peaks, Ls, batch))
     cells = worst_cells(rows, Ls)
-    targets = "; ".join(f"{b} {m} >= {t:g}" for (b, m), t in TARGETS.items())
+    targets = "; ".join([f"{b} {m} >= {t:g}" for (b, m), t in TARGETS.items()]
+                        + [f"torch {m} vs cueq >= {t:.2f}" for m, t in CUE_TARGETS.items()])
     out.append(f"### worst cells: {len(cells)} below target ({targets})\n\n"
                + ("\n".join(f"- {c}" for c in cells) if cells else "none"))
     return out
@@ -236,9 +263,9 @@ def _memory_tables(rows, index, Ls) -> list[str]:
     head = ["backend", "workload", "impl"] + [f"MiB L={L}" for L in Ls]
     lines = [[r.backend, r.workload, r.impl or "tpcore"] + [_mib(r.memory.get(L)) for L in Ls] for r in measured]
     for r in measured:
-        theirs = index.get((r.backend, r.workload, peer_on(r.backend)))
-        if r.impl is None and theirs is not None:
-            lines.append([r.backend, r.workload, "ratio peer / tpcore"] + [_fmt(ratio(theirs, r, L, "memory")) for L in Ls])
+        for peer in peers(r.backend) if r.impl is None else ():
+            if (theirs := index.get((r.backend, r.workload, peer))) is not None:
+                lines.append([r.backend, r.workload, f"ratio {peer} / tpcore"] + [_fmt(ratio(theirs, r, L, "memory")) for L in Ls])
     how = "; ".join(sorted({f"{r.backend}: {r.memory_how}" for r in measured}))
     return [f"### peak memory of forward+backward ({how})\n\n" + _markdown(head, lines)]
 
@@ -279,5 +306,5 @@ def _markdown(head, lines) -> str:
     return "\n".join("| " + " | ".join(str(c) for c in r) + " |" for r in rows)
 
 
-__all__ = ["full_spec", "channelwise_cgtp_spec", "GAUNT", "WORKLOADS", "PHASES", "TARGETS", "Row", "Cell", "canonical", "workload", "runs_at", "useful_flops",
+__all__ = ["full_spec", "channelwise_cgtp_spec", "GAUNT", "WORKLOADS", "PHASES", "TARGETS", "CUE_TARGETS", "peers", "Row", "Cell", "canonical", "workload", "runs_at", "useful_flops",
            "measure", "ratio", "worst_cells", "tables"]

@@ -98,6 +98,13 @@ def prepare(backend: str, spec: TensorProductSpec, impl: str | None, batch: int,
     except TpcoreError as exc:
         raise NotImplementedError(str(exc).splitlines()[0]) from exc
     tp = registry.build(spec, backend=backend, impl=chosen.name, device=device, dtype=dtype)
+    return prepare_built(backend, chosen.name, spec, harness, tp, batch, dtype, seed, per_sample_weights, device)
+
+
+def prepare_built(backend: str, impl: str, spec: TensorProductSpec, harness, tp, batch: int, dtype: str = "float32",
+                  seed: int = 0, per_sample_weights: bool = False, device: str | None = None) -> Prepared:
+    """:func:`prepare` for a tensor product built elsewhere: ``tp(x1, x2, w)`` named ``impl`` (a peer
+    outside the registry, such as cuEquivariance), driven by ``harness``."""
     x1, x2, w = rounded_inputs(spec, batch, dtype, seed, per_sample_weights)
     inputs = tuple(None if x is None else harness.asarray(x, dtype, device) for x in (x1, x2, w))
     g = harness.asarray(np.random.default_rng(seed + 1).standard_normal((batch, spec.irreps_out.dim)), dtype, device)
@@ -105,7 +112,7 @@ def prepare(backend: str, spec: TensorProductSpec, impl: str | None, batch: int,
         vjp_fn, reason = harness.vjp_function(tp), ""
     except NotImplementedError as exc:
         vjp_fn, reason = None, str(exc)
-    prepared = Prepared(backend, chosen.name, spec, harness, inputs, batch, g, harness.forward_function(tp), vjp_fn,
+    prepared = Prepared(backend, impl, spec, harness, inputs, batch, g, harness.forward_function(tp), vjp_fn,
                         reason, dtype=dtype, seed=seed, per_sample_weights=per_sample_weights, device=device, tp=tp)
     prepared.first_output = prepared.forward()  # compile (jit) and fill caches outside any timing
     if vjp_fn is not None:
@@ -226,4 +233,4 @@ def matmul_peak_gflops(backend: str, n: int = 1024, repeat: int = 5) -> float | 
     return None if call is None else matmul_gflops(interleaved({backend: call}, repeat)[backend].median_s, n)
 
 
-__all__ = ["Prepared", "prepare", "backend_device", "BUDGET_S", "Timing", "interleaved", "matmul_call", "matmul_gflops", "matmul_peak_gflops"]
+__all__ = ["Prepared", "prepare", "prepare_built", "backend_device", "BUDGET_S", "Timing", "interleaved", "matmul_call", "matmul_gflops", "matmul_peak_gflops"]
