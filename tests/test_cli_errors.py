@@ -81,6 +81,8 @@ BAD = [
     (["check", "--variant", "nope"], "--variant"),
     (["check", "--dtype", "float16"], "--dtype"),
     (["check", "--impl", "nope"], "--impl"),
+    (["check", "--device", "tpu"], "--device"),  # no backend has it
+    (["check", "--backend", "numpy", "--device", "cuda"], "--device"),
     (["check", "--known-failures", "{tmp}/missing.toml"], "--known-failures"),
     (["check", "--known-failures", "{tmp}"], "--known-failures"),
     (["check", "--known-failures", "{file}"], "--known-failures"),  # "not toml ["
@@ -123,6 +125,8 @@ BAD = [
     (["compare", "--backends", "numpy"], "--backends"),
     (["compare", "--backends", ""], "--backends"),
     (["compare", "--workloads", "fc,nope"], "--workloads"),
+    (["compare", "--device", "tpu"], "--device"),
+    (["compare", "--backends", "torch", "--device", "cuda:7"], "--device"),
 ]
 
 

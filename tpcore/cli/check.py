@@ -16,7 +16,7 @@ import sys
 import time
 from collections import defaultdict
 
-from tpcore.cli.common import UsageError, backend_problem, table
+from tpcore.cli.common import UsageError, backend_problem, device_problem, table
 
 HELP = "run the conformance suite on every usable implementation and print the agreement matrix"
 
@@ -30,6 +30,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--impl", help="only implementations of this name")
     parser.add_argument("--full", action="store_true", help="the whole catalogue (default: its quick subset)")
     parser.add_argument("--dtype", choices=DTYPES, help="only this dtype")
+    parser.add_argument("--device", help="run every check on this device, e.g. cuda or cuda:1 (jax's gpu); "
+                                         "backends without it are listed as not checked")
     parser.add_argument("--known-failures", metavar="TOML", help="extra declared failures (tpcore's own always apply)")
 
 
@@ -38,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     # and float64 in JAX needs 64-bit types. An explicit setting by the user wins.
     os.environ.setdefault("JAX_ENABLE_X64", "1")
     from tpcore.registry import get_registry
+    from tpcore.report.timing import backend_device
     from tpcore.testing.params import conformance_cases
 
     registry = get_registry()
@@ -51,13 +54,20 @@ def run(args: argparse.Namespace) -> int:
     if not implementations:
         chosen = " ".join(f"--{k} {v}" for k, v in (("backend", args.backend), ("variant", args.variant), ("impl", args.impl)) if v)
         raise UsageError(f"no implementation matches {chosen}; see `tpcore backends`")
-    unchecked = {b: why for b in dict.fromkeys(i.backend for i in implementations) if (why := backend_problem(b))}
+    backends = list(dict.fromkeys(i.backend for i in implementations))
+    unchecked = {b: why for b in backends if (why := backend_problem(b))}
     if args.backend in unchecked:
         raise UsageError(f"--backend {args.backend}: {unchecked[args.backend]}")
-    if len(unchecked) == len({i.backend for i in implementations}):
+    if args.device is not None:
+        unchecked |= {b: why for b in backends if b not in unchecked and (why := device_problem(b, args.device))}
+        if args.backend in unchecked or len(unchecked) == len(backends):
+            raise UsageError(f"--device {args.device}: " + "; ".join(f"{b}: {why}" for b, why in unchecked.items()))
+    if len(unchecked) == len(backends):
         raise UsageError("nothing to check: " + "; ".join(f"{b}: {why}" for b, why in unchecked.items()))
-    items = conformance_cases(args.backend, args.variant, args.impl, quick=not args.full, dtype=args.dtype,
-                              known_failures=args.known_failures, registry=registry)
+    items = [item for b in backends if b not in unchecked
+             for item in conformance_cases(b, args.variant, args.impl, quick=not args.full, dtype=args.dtype,
+                                           device=backend_device(b, args.device), known_failures=args.known_failures,
+                                           registry=registry)]
     by_impl = defaultdict(list)
     for item in items:
         by_impl[item.key].append(item)
@@ -67,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
             outcomes[impl.key], errors[impl.key] = _run_implementation(impl.key, by_impl[impl.key], registry, failures)
     print(_matrix(implementations, outcomes, errors, unchecked))
     print()
-    print(_agreement(registry, [i for i in implementations if i.key in outcomes], quick=not args.full, dtype=args.dtype))
+    print(_agreement(registry, [i for i in implementations if i.key in outcomes], quick=not args.full, dtype=args.dtype,
+                     device=args.device))
     if failures:
         print(f"\n{len(failures)} failure(s):")
         for item, message in failures:
@@ -138,8 +149,9 @@ def _matrix(implementations, outcomes, errors, unchecked: dict[str, str]) -> str
     return "\n".join(lines)
 
 
-def _agreement(registry, implementations, quick: bool, dtype: str | None) -> str:
+def _agreement(registry, implementations, quick: bool, dtype: str | None, device: str | None = None) -> str:
     """Per variant, the max relative difference between each pair of implementations' outputs."""
+    from tpcore.report.timing import backend_device
     from tpcore.spec import VARIANTS
     from tpcore.testing.catalogue import cases
 
@@ -147,7 +159,7 @@ def _agreement(registry, implementations, quick: bool, dtype: str | None) -> str
     variants = sorted({i.variant for i in implementations}, key=VARIANTS.index)
     for variant in variants:
         impls = [i for i in implementations if i.variant == variant]
-        outputs = {i.key: _outputs(registry, i, cases(variant, quick), dtype) for i in impls}
+        outputs = {i.key: _outputs(registry, i, cases(variant, quick), dtype, backend_device(i.backend, device)) for i in impls}
         headers = ["", *(f"[{n}]" for n in range(1, len(impls) + 1))]
         rows = []
         for n, a in enumerate(impls, start=1):
@@ -156,7 +168,7 @@ def _agreement(registry, implementations, quick: bool, dtype: str | None) -> str
     return "\n".join(lines)
 
 
-def _outputs(registry, impl, case_list, dtype):
+def _outputs(registry, impl, case_list, dtype, device=None):
     """``{case id: (output, scale)}`` in float64 where the implementation has it; None where it fails."""
     from tpcore.reference import reference
     from tpcore.testing.checks import built, random_inputs
@@ -173,8 +185,8 @@ def _outputs(registry, impl, case_list, dtype):
         x1, x2, w = random_inputs(case.spec, 0, "float32")
         scale = float(abs(reference(case.spec, x1, x2, w)).max()) or 1.0
         try:
-            _, forward = built(impl, case.spec, use, None, harness)
-            arrays = [None if a is None else harness.asarray(a, use) for a in (x1, x2, w)]
+            _, forward = built(impl, case.spec, use, device, harness)
+            arrays = [None if a is None else harness.asarray(a, use, device) for a in (x1, x2, w)]
             out[case.id] = (harness.to_numpy(forward(*arrays)), scale)
         except Exception:  # the conformance matrix above reports why
             out[case.id] = None

@@ -114,6 +114,28 @@ def backend_problem(name: str) -> str | None:
     return None
 
 
+def device_problem(name: str, device: str) -> str | None:
+    """Why backend ``name`` cannot put arrays on ``device`` ("cuda", "cuda:1", "cpu"), or None.
+
+    The backend must list the device's kind (jax's ``gpu`` stands for ``cuda``) and its harness
+    must place a small array there: a CUDA build without a GPU fails here, before any measuring.
+    """
+    from tpcore.registry import get_registry
+    from tpcore.report.timing import backend_device
+
+    import numpy as np
+
+    backend = get_registry().backends[name]
+    local = backend_device(name, device)
+    if local.partition(":")[0].strip().lower() not in backend.devices:
+        return f"no device {device!r} (it has {', '.join(backend.devices)})"
+    try:
+        get_registry().harness(name).asarray(np.zeros(1), backend.default_dtype, local)
+    except Exception as exc:  # the framework's own words: no driver, no such index
+        return f"cannot put an array on {device!r}: " + (str(exc).splitlines() or [type(exc).__name__])[0]
+    return None
+
+
 def usable_backend(option: str, name: str) -> str:
     """``name`` once generic code can run on it (:func:`backend_problem`); else :class:`UsageError`."""
     problem = backend_problem(name)
@@ -185,6 +207,7 @@ __all__ = [
     "output_file",
     "output_folder",
     "backend_problem",
+    "device_problem",
     "usable_backend",
     "add_spec_arguments",
     "spec_from_args",

@@ -42,6 +42,9 @@ class Prepared:
     dtype: str = "float32"
     seed: int = 0  # of the inputs (tpcore.report.workloads.workload_inputs)
     first_output: Any = None  # the warm-up call's result, checked by max_error
+    per_sample_weights: bool = False  # w is (batch, weight_numel)
+    device: str | None = None  # where the inputs live (None: the backend's default)
+    tp: Any = None  # the built tensor product (tpcore.report.memory measures it)
 
     def forward(self):
         """One forward call, returned once the device has finished it."""
@@ -58,28 +61,30 @@ class Prepared:
 
     def max_error(self) -> float:
         """Max |out - reference| / max |reference|, the reference in float64 on the same inputs."""
-        expected = _reference_output(self.spec, self.batch, self.dtype, self.seed)
+        expected = _reference_output(self.spec, self.batch, self.dtype, self.seed, self.per_sample_weights)
         actual = self.harness.to_numpy(self.first_output if self.first_output is not None else self.forward())
         scale = float(np.max(np.abs(expected))) or 1.0
         return float(np.max(np.abs(actual - expected))) / scale
 
 
 @lru_cache(maxsize=16)
-def _reference_output(spec: TensorProductSpec, batch: int, dtype: str, seed: int) -> np.ndarray:
+def _reference_output(spec: TensorProductSpec, batch: int, dtype: str, seed: int, per_sample_weights: bool = False) -> np.ndarray:
     """The float64 reference on :func:`rounded_inputs`, once per workload (every backend checks it)."""
     from tpcore.reference import reference
 
-    return reference(spec, *rounded_inputs(spec, batch, dtype, seed))
+    return reference(spec, *rounded_inputs(spec, batch, dtype, seed, per_sample_weights))
 
 
-def rounded_inputs(spec: TensorProductSpec, batch: int, dtype: str, seed: int) -> tuple:
+def rounded_inputs(spec: TensorProductSpec, batch: int, dtype: str, seed: int, per_sample_weights: bool = False) -> tuple:
     """The workload's float64 inputs rounded to ``dtype``: exactly the numbers the run sees."""
-    return tuple(None if x is None else x.astype(dtype).astype(np.float64) for x in workload_inputs(spec, batch, seed))
+    inputs = workload_inputs(spec, batch, seed, per_sample_weights)
+    return tuple(None if x is None else x.astype(dtype).astype(np.float64) for x in inputs)
 
 
 def prepare(backend: str, spec: TensorProductSpec, impl: str | None, batch: int, dtype: str = "float32",
-            seed: int = 0) -> Prepared:
-    """Build ``spec`` on ``backend``/``impl``, convert inputs, compile and run once (forward and backward).
+            seed: int = 0, per_sample_weights: bool = False, device: str | None = None) -> Prepared:
+    """Build ``spec`` on ``backend``/``impl`` (on ``device``), convert inputs, compile and run once
+    (forward and backward). ``per_sample_weights``: weights ``(batch, weight_numel)``.
 
     Raises :class:`NotImplementedError` (what asv takes as "skip") with the registry's explanation
     when the backend is unusable or has no such implementation or capability.
@@ -88,24 +93,39 @@ def prepare(backend: str, spec: TensorProductSpec, impl: str | None, batch: int,
 
     registry = get_registry()
     try:
-        chosen = registry.select(spec, backend=backend, impl=impl, dtype=dtype)
+        chosen = registry.select(spec, backend=backend, impl=impl, device=device, dtype=dtype)
         harness = registry.harness(backend)
     except TpcoreError as exc:
         raise NotImplementedError(str(exc).splitlines()[0]) from exc
-    tp = registry.build(spec, backend=backend, impl=chosen.name, dtype=dtype)
-    x1, x2, w = rounded_inputs(spec, batch, dtype, seed)
-    inputs = tuple(None if x is None else harness.asarray(x, dtype) for x in (x1, x2, w))
-    g = harness.asarray(np.random.default_rng(seed + 1).standard_normal((batch, spec.irreps_out.dim)), dtype)
+    tp = registry.build(spec, backend=backend, impl=chosen.name, device=device, dtype=dtype)
+    return prepare_built(backend, chosen.name, spec, harness, tp, batch, dtype, seed, per_sample_weights, device)
+
+
+def prepare_built(backend: str, impl: str, spec: TensorProductSpec, harness, tp, batch: int, dtype: str = "float32",
+                  seed: int = 0, per_sample_weights: bool = False, device: str | None = None) -> Prepared:
+    """:func:`prepare` for a tensor product built elsewhere: ``tp(x1, x2, w)`` named ``impl`` (a peer
+    outside the registry, such as cuEquivariance), driven by ``harness``."""
+    x1, x2, w = rounded_inputs(spec, batch, dtype, seed, per_sample_weights)
+    inputs = tuple(None if x is None else harness.asarray(x, dtype, device) for x in (x1, x2, w))
+    g = harness.asarray(np.random.default_rng(seed + 1).standard_normal((batch, spec.irreps_out.dim)), dtype, device)
     try:
         vjp_fn, reason = harness.vjp_function(tp), ""
     except NotImplementedError as exc:
         vjp_fn, reason = None, str(exc)
-    prepared = Prepared(backend, chosen.name, spec, harness, inputs, batch, g,
-                        harness.forward_function(tp), vjp_fn, reason, dtype=dtype, seed=seed)
+    prepared = Prepared(backend, impl, spec, harness, inputs, batch, g, harness.forward_function(tp), vjp_fn,
+                        reason, dtype=dtype, seed=seed, per_sample_weights=per_sample_weights, device=device, tp=tp)
     prepared.first_output = prepared.forward()  # compile (jit) and fill caches outside any timing
     if vjp_fn is not None:
         prepared.forward_backward()
     return prepared
+
+
+def backend_device(backend: str, device: str | None) -> str | None:
+    """``device`` as ``backend`` names it: jax calls a CUDA device ``gpu`` (``cuda:1`` -> ``gpu:1``)."""
+    if device is None or backend != "jax":
+        return device
+    kind, sep, index = device.partition(":")
+    return f"gpu{sep}{index}" if kind.strip().lower() == "cuda" else device
 
 
 @dataclass(frozen=True)
@@ -213,4 +233,4 @@ def matmul_peak_gflops(backend: str, n: int = 1024, repeat: int = 5) -> float | 
     return None if call is None else matmul_gflops(interleaved({backend: call}, repeat)[backend].median_s, n)
 
 
-__all__ = ["Prepared", "prepare", "BUDGET_S", "Timing", "interleaved", "matmul_call", "matmul_gflops", "matmul_peak_gflops"]
+__all__ = ["Prepared", "prepare", "prepare_built", "backend_device", "BUDGET_S", "Timing", "interleaved", "matmul_call", "matmul_gflops", "matmul_peak_gflops"]
