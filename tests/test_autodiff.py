@@ -1,4 +1,4 @@
-"""Reverse mode over plans (tpcore.autodiff) with numpy float64, against gradients that need no autodiff.
+"""Reverse mode over compiled programs (tpcore.autodiff) with numpy float64, against gradients that need no autodiff.
 
 The tensor product is bilinear in (x1, x2) and each weight coordinate enters with power one, so the
 gradient of ``sum(g * tp(x1, x2, w))`` is the reference evaluated on unit vectors, contracted with
@@ -10,9 +10,10 @@ import pytest
 from test_reference import SPECS
 
 from tpcore import TensorProductSpec
-from tpcore.autodiff import VJPOps, backward, forward, run_plan_vjp
-from tpcore.execute import ArrayOps, run_plan
+from tpcore.autodiff import ProgramVJP, VJPOps
+from tpcore.execute import ArrayOps
 from tpcore.plan import STRATEGIES, Op, Plan, lower
+from tpcore.program import compile_function, resolve
 from tpcore.reference import reference
 
 TOLERANCE = {"float32": 1e-5, "float64": 1e-10}
@@ -76,11 +77,17 @@ def reference_grads(spec, x1, x2, w, g):
     return grad_x1, grad_x2, grad_w
 
 
+def run(plan, x1, x2, w=None, per_sample=False):
+    """``plan``'s compiled program over numpy on flat inputs (dtype: the constants in float64)."""
+    program = resolve(plan, per_sample)
+    ops = ArrayOps(np)
+    consts = {ident: ops.asarray(value, np.float64) for ident, value in program.const_values().items()}
+    return compile_function(program, ops, consts)(x1, x2, w)
+
+
 def plan_vjp(spec, strategy, x1, x2, w, g, per_sample=False, dtype="float64"):
-    plan = lower(spec, strategy)
-    ops = VJPOps(np)
-    consts = {name: ops.asarray(value, np.dtype(dtype)) for name, value in plan.consts.items()}
-    return run_plan_vjp(plan, ops, consts, x1, x2, w, per_sample, g)
+    """``(out, grads)`` of the compiled program of ``spec``'s plan, over numpy in ``dtype``."""
+    return ProgramVJP(resolve(lower(spec, strategy), per_sample), VJPOps(np), dtype=dtype)(x1, x2, w, g)
 
 
 # -- every variant x strategy -------------------------------------------------------------------
@@ -167,15 +174,14 @@ def test_float32_stays_float32():
 def test_forward_keeps_values_and_backward_can_run_twice():
     spec, strategy = SPECS[-1], "matmul"
     plan = lower(spec, strategy)
-    ops = VJPOps(np)
-    consts = {name: ops.asarray(value, np.float64) for name, value in plan.consts.items()}
+    vjp = ProgramVJP(resolve(plan, False), VJPOps(np))
     rng = np.random.default_rng(6)
     x1, x2, w = inputs(spec, rng)
-    tape = forward(plan, ops, consts, x1, x2, w)
-    assert {op.out for op in plan.ops} <= set(tape.values)
-    np.testing.assert_array_equal(tape.out, run_plan(plan, ArrayOps(np), consts, x1, x2, w))
+    tape = vjp.forward(x1, x2, w)
+    assert {s.out for s in vjp.program.statements} <= set(tape.values)
+    np.testing.assert_array_equal(tape.out, run(plan, x1, x2, w))
     g = rng.normal(size=tape.out.shape)
-    first, second = backward(tape, ops, g), backward(tape, ops, 2 * g)
+    first, second = vjp.backward(tape, g), vjp.backward(tape, 2 * g)
     for a, b in zip(first, second):
         np.testing.assert_allclose(2 * a, b, rtol=1e-14, atol=1e-14)
 
@@ -184,11 +190,10 @@ def test_forward_keeps_values_and_backward_can_run_twice():
 
 
 def _plan_by_unit_vectors(plan, consts, x1, x2, g):
-    """The gradient of a plan bilinear in (x1, x2), from run_plan on unit vectors (no weights)."""
+    """The gradient of a plan bilinear in (x1, x2), from its program on unit vectors (no weights)."""
     e1, e2 = np.eye(x1.shape[1]), np.eye(x2.shape[1])
-    ops = ArrayOps(np)
-    rows1 = np.stack([run_plan(plan, ops, consts, e1, np.repeat(x2[z : z + 1], len(e1), 0)) for z in range(len(x1))])
-    rows2 = np.stack([run_plan(plan, ops, consts, np.repeat(x1[z : z + 1], len(e2), 0), e2) for z in range(len(x1))])
+    rows1 = np.stack([run(plan, e1, np.repeat(x2[z : z + 1], len(e1), 0)) for z in range(len(x1))])
+    rows2 = np.stack([run(plan, np.repeat(x1[z : z + 1], len(e2), 0), e2) for z in range(len(x1))])
     return np.einsum("zk,zik->zi", g, rows1), np.einsum("zk,zjk->zj", g, rows2)
 
 
@@ -196,9 +201,9 @@ def _check_plan(ops_list, consts, d1, d2, seed=7):
     plan = Plan(spec=SPECS[0], strategy="dense", consts=consts, ops=tuple(ops_list))
     rng = np.random.default_rng(seed)
     x1, x2 = rng.normal(size=(3, d1)), rng.normal(size=(3, d2))
-    out = run_plan(plan, ArrayOps(np), consts, x1, x2)
+    out = run(plan, x1, x2)
     g = rng.normal(size=out.shape)
-    got_out, (g1, g2, gw) = run_plan_vjp(plan, VJPOps(np), consts, x1, x2, None, False, g)
+    got_out, (g1, g2, gw) = ProgramVJP(resolve(plan, False), VJPOps(np))(x1, x2, None, g)
     np.testing.assert_array_equal(got_out, out)
     e1, e2 = _plan_by_unit_vectors(plan, consts, x1, x2, g)
     assert_close(g1, e1)

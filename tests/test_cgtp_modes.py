@@ -9,13 +9,15 @@ import dataclasses
 
 import numpy as np
 import pytest
+from test_autodiff import run
 
 from tpcore import TensorProductSpec, so3
 from tpcore.analysis.flops import coefficient_bytes, flops, plan_coefficient_bytes
-from tpcore.autodiff import VJPOps, run_plan_vjp
+from tpcore.autodiff import ProgramVJP, VJPOps
 from tpcore.cgtp_paths import MODES, channel_triples
-from tpcore.execute import ArrayOps, PlanFunction, run_plan
+from tpcore.execute import ArrayOps, PlanFunction
 from tpcore.plan import STRATEGIES, lower
+from tpcore.program import resolve
 from tpcore.reference import oracle, reference
 from tpcore.testing.catalogue import CASES_BY_ID
 
@@ -52,9 +54,9 @@ def test_the_folded_program_itself_handles_per_sample_weights(mode):
     plan = dataclasses.replace(lower(spec, "folded"), per_sample_ops=None)
     rng = np.random.default_rng(1)
     x1, x2, w = _inputs(spec, rng, batch=(3,), per_sample=True)
-    _close(run_plan(plan, ArrayOps(np), plan.consts, x1, x2, w, per_sample=True), reference(spec, x1, x2, w))
+    _close(run(plan, x1, x2, w, per_sample=True), reference(spec, x1, x2, w))
     g = rng.normal(size=(3, spec.irreps_out.dim))
-    out, (g1, g2, gw) = run_plan_vjp(plan, VJPOps(np), plan.consts, x1, x2, w, True, g)
+    out, (g1, g2, gw) = ProgramVJP(resolve(plan, True), VJPOps(np))(x1, x2, w, g)
     _close(out, reference(spec, x1, x2, w))
     # the product is linear in each argument: d/dw of sum(g * tp) is tp with unit weights, contracted
     unit = np.eye(spec.weight_numel)

@@ -15,7 +15,7 @@ def _plan_bytes(plan) -> int:
     the matrix rebuilt per call (the size of the constant part or of ``weight_fold``'s output)."""
     consts = {name: a for name, a in plan.consts.items() if not name.startswith("per_sample_")}
     fold = [op for op in plan.ops if op.kind == "weight_fold"]
-    rebuilt = 8 * int(np.prod(fold[0].param("shape"))) if fold else 0
+    rebuilt = 8 * int(np.prod(dict(fold[0].params)["shape"])) if fold else 0
     return sum(a.nbytes for name, a in consts.items() if name.startswith("T")) + rebuilt
 
 

@@ -4,15 +4,15 @@ import dataclasses
 
 import numpy as np
 import pytest
-from test_autodiff import assert_close, inputs, reference_grads
+from test_autodiff import assert_close, inputs, reference_grads, run
 
 from tpcore import TensorProductSpec
-from tpcore.autodiff import VJPOps, run_plan_vjp
-from tpcore.execute import ArrayOps, run_plan
+from tpcore.autodiff import ProgramVJP, VJPOps
 from tpcore.irreps import s2_irreps
 from tpcore.cost import FUSED_AUTO_MAX_TERMS, fused_terms
 from tpcore.descriptor import describe
 from tpcore.plan import STRATEGIES, lower, resolve_strategy
+from tpcore.program import resolve
 from tpcore.reference import reference
 
 
@@ -68,8 +68,8 @@ def test_the_folded_program_itself_handles_per_sample_weights(mode):
     rng = np.random.default_rng(0)
     x1, x2, w = inputs(spec, rng, batch=(3,), per_sample=True)
     g = rng.normal(size=(3, spec.irreps_out.dim))
-    assert_close(run_plan(plan, ArrayOps(np), plan.consts, x1, x2, w, per_sample=True), reference(spec, x1, x2, w))
-    out, grads = run_plan_vjp(plan, VJPOps(np), plan.consts, x1, x2, w, True, g)
+    assert_close(run(plan, x1, x2, w, per_sample=True), reference(spec, x1, x2, w))
+    out, grads = ProgramVJP(resolve(plan, True), VJPOps(np))(x1, x2, w, g)
     assert_close(out, reference(spec, x1, x2, w))
     for got, expected in zip(grads, reference_grads(spec, x1, x2, w, g)):
         assert_close(got, expected)
@@ -82,4 +82,4 @@ def test_folded_mixes_weighted_and_unweighted_paths():
     assert {"T", "T0"} <= {op.out for op in plan.ops} | set(plan.consts)
     rng = np.random.default_rng(1)
     x1, x2, w = inputs(spec, rng, batch=(5,))
-    assert_close(run_plan(plan, ArrayOps(np), plan.consts, x1, x2, w), reference(spec, x1, x2, w))
+    assert_close(run(plan, x1, x2, w), reference(spec, x1, x2, w))

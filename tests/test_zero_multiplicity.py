@@ -119,7 +119,7 @@ def test_plans_skip_empty_paths_and_keep_the_weight_layout():
     for strategy in STRATEGIES["cgtp"]:
         plan = lower(spec, strategy)
         assert plan.spec is spec
-        starts = {op.param("start") for op in plan.ops if op.kind == "weights"}
+        starts = {dict(op.params)["start"] for op in plan.ops if op.kind == "weights"}
         assert starts <= {p.weight_slice.start for p in spec.paths if p.weight_numel}
     x1, x2, w = _inputs(spec, batch=(3, 2), seed=2)
     expected = oracle(spec, x1, x2, w)

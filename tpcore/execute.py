@@ -1,30 +1,31 @@
-"""Execution of a :class:`~tpcore.plan.Plan` over an array namespace, shared by every backend.
+"""Execution of a :class:`~tpcore.plan.Plan` over a numpy-like array namespace (numpy, cupy, jax.numpy).
 
-:class:`ArrayOps` maps the plan's op kinds onto a numpy-like namespace (numpy, cupy, jax.numpy);
-a backend whose framework differs (torch) subclasses it. :func:`run_plan` interprets the op list on
-already flattened inputs; :class:`PlanFunction` adds input checks, batching and dtype handling
-for namespaces that follow numpy's API.
+:class:`ArrayOps` holds the namespace and the few helpers that the generated code of
+:mod:`tpcore.program` calls where numpy's plain API is not enough (scatter-adds, FFTs, einsum with
+a backend's precision). :class:`PlanFunction` compiles a spec's plan once, for shared and for
+per-sample weights (:func:`tpcore.program.compile_function`), and adds input checks, batching and
+dtype handling; a call runs the compiled function.
 
 Both pickle and deep-copy by what defines them. A namespace is a module, which pickle refuses, so
 :class:`ArrayOps` stores its import name; a :class:`PlanFunction` stores its spec, strategy, dtype
-and ops, and rebuilds the plan and the converted constants on load.
+and ops, and rebuilds the plan, the converted constants and the compiled functions on load (the
+generated functions themselves are never pickled).
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any, Mapping
-
 import numpy as np
 
 from tpcore.dtypes import dtype_name as _dtype_name
-from tpcore.plan import Plan, lower
+from tpcore.plan import lower
+from tpcore.program import Program, compile_function, resolve
 from tpcore.spec import TensorProductSpec
 from tpcore.validation import check_array_type, check_call
 
 
 class ArrayOps:
-    """The plan's primitive operations over a numpy-compatible namespace ``xp``."""
+    """The helpers generated programs call over a numpy-compatible namespace ``xp`` (:mod:`tpcore.program`)."""
 
     def __init__(self, xp):
         self.xp = xp
@@ -46,20 +47,11 @@ class ArrayOps:
     def complex_dtype(self, dtype):
         return self.xp.complex64 if np.dtype(dtype) == np.float32 else self.xp.complex128
 
-    def block(self, x, start, stop, mul, dim):
-        return x[:, start:stop].reshape(x.shape[0], mul, dim)
-
-    def take(self, x, index):
-        return x[..., index]
-
     def einsum(self, equation, *operands):
         return self.xp.einsum(equation, *operands)
 
     def matmul(self, x, matrix):
         return x @ matrix
-
-    def reshape(self, x, shape):
-        return x.reshape((x.shape[0],) + tuple(shape))
 
     def zeros(self, like, n):
         return self.xp.zeros((like.shape[0], n), dtype=like.dtype)
@@ -94,74 +86,6 @@ class ArrayOps:
         return out
 
 
-def _per_sample_equation(equation: str, weight_arg: int) -> str:
-    inputs, output = equation.split("->")
-    operands = inputs.split(",")
-    operands[weight_arg] = "z" + operands[weight_arg]
-    return ",".join(operands) + "->" + output
-
-
-def run_plan(plan: Plan, ops: ArrayOps, consts: Mapping[str, Any], x1, x2, w=None, per_sample: bool = False):
-    """Interpret ``plan`` on flat inputs ``x1 (Z, dim1)``, ``x2 (Z, dim2)`` and weights ``w``.
-
-    ``w`` is ``(weight_numel,)``, or ``(Z, weight_numel)`` when ``per_sample`` is true.
-    """
-    values: dict[str, Any] = dict(consts)
-    values.update(x1=x1, x2=x2, w=w)
-    for op in plan.program(per_sample):
-        args = [values[a] for a in op.args]
-        p = dict(op.params)
-        kind = op.kind
-        if kind == "block":
-            result = ops.block(args[0], p["start"], p["stop"], p["mul"], p["dim"])
-        elif kind == "take":
-            result = ops.take(args[0], args[1])
-        elif kind == "slice":
-            result = args[0][..., p["start"] : p["stop"]]
-        elif kind == "weights":
-            if per_sample:
-                result = args[0][:, p["start"] : p["stop"]].reshape((args[0].shape[0],) + tuple(p["shape"]))
-            else:
-                result = args[0][p["start"] : p["stop"]].reshape(tuple(p["shape"]))
-        elif kind == "weight_take":
-            result = args[0][:, args[1]] if per_sample else args[0][args[1]]
-        elif kind == "weight_fold":
-            result = ops.weight_fold(args[0], args[1], args[2], args[3], tuple(p["shape"]))
-        elif kind == "rfft":
-            result = ops.rfft(args[0], p["n"])
-        elif kind == "irfft":
-            result = ops.irfft(args[0], p["n"])
-        elif kind == "segment_sum":
-            result = ops.segment_sum(args[0], args[1], p["n"])
-        elif kind == "einsum":
-            equation = p["equation"]
-            if per_sample and p.get("weight_arg") is not None:
-                equation = _per_sample_equation(equation, p["weight_arg"])
-            result = ops.einsum(equation, *args)
-        elif kind == "matmul":
-            result = ops.matmul(args[0], args[1])
-        elif kind == "mul":
-            result = args[0] * args[1]
-        elif kind == "add":
-            result = args[0]
-            for a in args[1:]:
-                result = result + a
-        elif kind == "reshape":
-            result = ops.reshape(args[0], p["shape"])
-        elif kind == "zeros":
-            result = ops.zeros(x1, p["n"])
-        elif kind == "concat":
-            result = args[0] if len(args) == 1 else ops.concat(args)
-        elif kind == "fft_conv2d":
-            result = ops.fft_conv2d(args[0], args[1], tuple(p["size"]))
-        elif kind == "real":
-            result = ops.real(args[0])
-        else:
-            raise ValueError(f"plan op {kind!r} is unknown to this executor")
-        values[op.out] = result
-    return values[plan.output]
-
-
 class PlanFunction:
     """``tp(x1, x2, weights=None)`` for a numpy-like namespace: checks, batching, dtype.
 
@@ -175,7 +99,19 @@ class PlanFunction:
         self.plan = lower(spec, strategy)
         self.ops = ops
         self.dtype = np.dtype(dtype)
-        self.consts = {name: ops.asarray(value, self.dtype) for name, value in self.plan.consts.items()}
+        self.programs = {False: resolve(self.plan, False)}
+        if spec.weight_numel:
+            self.programs[True] = resolve(self.plan, True)
+        self.consts = {
+            ident: ops.asarray(value, self.dtype)
+            for program in self.programs.values()
+            for ident, value in program.const_values().items()
+        }
+        self.functions = {per_sample: self.compile(program) for per_sample, program in self.programs.items()}
+
+    def compile(self, program: Program):
+        """The compiled function of ``program`` over :attr:`ops` (a subclass may wrap it)."""
+        return compile_function(program, self.ops, self.consts)
 
     def __getstate__(self):
         return {"spec": self.spec, "ops": self.ops, "dtype": self.dtype.name, "strategy": self.plan.strategy}
@@ -215,5 +151,5 @@ class PlanFunction:
         x2 = xp.broadcast_to(x2, call.batch_shape + (x2.shape[-1],)).reshape(Z, x2.shape[-1])
         if call.per_sample_weights:
             weights = xp.broadcast_to(weights, call.batch_shape + (weights.shape[-1],)).reshape(Z, weights.shape[-1])
-        out = run_plan(self.plan, self.ops, self.consts, x1, x2, weights, call.per_sample_weights)
+        out = self.functions[call.per_sample_weights](x1, x2, weights)
         return out.reshape(call.batch_shape + (self.spec.irreps_out.dim,))

@@ -1,6 +1,6 @@
 """Lowering of a spec to a backend-neutral :class:`Plan`: float64 coefficient arrays + a short op list.
 
-A backend executes a plan with :func:`tpcore.execute.run_plan` over its array namespace and knows
+A backend executes a plan compiled once by :mod:`tpcore.program` over its array namespace and knows
 nothing about irreps. The program reads ``x1 (Z, dim1)``, ``x2 (Z, dim2)`` and the weights ``w``
 (``(weight_numel,)`` shared, or ``(Z, weight_numel)`` per sample) and writes ``(Z, dim_out)``;
 a plan may carry a second program for per-sample weights (:meth:`Plan.program`).
@@ -83,9 +83,6 @@ class Op:
     out: str
     args: tuple[str, ...] = ()
     params: tuple[tuple[str, Any], ...] = ()
-
-    def param(self, name: str, default=None):
-        return dict(self.params).get(name, default)
 
 
 @dataclass(frozen=True, eq=False)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextlib
 import importlib
 
-from tpcore.autodiff import VJPOps, backward, forward
+from tpcore.autodiff import ProgramVJP, VJPOps
 from tpcore.dtypes import dtype_name as _dtype_name
-from tpcore.execute import PlanFunction, run_plan
+from tpcore.execute import PlanFunction
 from tpcore.validation import check_array_type, check_call
 
 
@@ -31,6 +31,7 @@ class CupyTensorProduct(PlanFunction):
         self.device = device
         with self._on_device(xp):
             super().__init__(spec, VJPOps(xp), dtype, strategy)
+        self.vjps = {per_sample: ProgramVJP(program, self.ops, self.consts) for per_sample, program in self.programs.items()}
 
     def __getstate__(self):
         return {"spec": self.spec, "xp": self.ops.xp.__name__, "dtype": self.dtype.name,
@@ -50,14 +51,15 @@ class CupyTensorProduct(PlanFunction):
     def __call__(self, x1, x2, weights=None):
         call, flat = self._prepare(x1, x2, weights)
         with self._on_device():
-            out = run_plan(self.plan, self.ops, self.consts, *flat, call.per_sample_weights)
+            out = self.functions[call.per_sample_weights](*flat)
         return out.reshape(call.batch_shape + (self.spec.irreps_out.dim,))
 
     def vjp(self, x1, x2, weights=None):
         """``(out, vjp_fn)``; the forward keeps its intermediate values for ``vjp_fn(g)``."""
         call, flat = self._prepare(x1, x2, weights)
+        program_vjp = self.vjps[call.per_sample_weights]
         with self._on_device():
-            tape = forward(self.plan, self.ops, self.consts, *flat, call.per_sample_weights)
+            tape = program_vjp.forward(*flat)
         out = tape.out.reshape(call.batch_shape + (self.spec.irreps_out.dim,))
 
         def vjp_fn(g):
@@ -68,7 +70,7 @@ class CupyTensorProduct(PlanFunction):
             if _dtype_name(g) != self.dtype.name:
                 raise TypeError(f"g has dtype {_dtype_name(g)}, but the output has dtype {self.dtype.name}")
             with self._on_device():
-                grads = backward(tape, self.ops, g.reshape(call.batch_size, self.spec.irreps_out.dim))
+                grads = program_vjp.backward(tape, g.reshape(call.batch_size, self.spec.irreps_out.dim))
                 return tuple(
                     None if grad is None else self._reduce(grad, call, original, flattened)
                     for grad, original, flattened in zip(grads, (x1, x2, weights), (True, True, call.per_sample_weights))
