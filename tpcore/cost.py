@@ -169,9 +169,9 @@ def coefficient_bytes(d: Descriptor, itemsize: int = 8) -> dict[str, int]:
     if spec.variant == "cgtp":
         dense = sum(p.seg1.dim * p.seg2.dim * p.seg_out.dim for p in d.paths) * itemsize
         # block stacks the same CG tensors per input pair; sparse keeps only the nonzero values
-        return {"block": dense, "folded": _folded_bytes(d, dense, itemsize), "dense": dense,
-                "sparse": sum(p.coupling.nnz for p in d.paths) * itemsize,
-                "fused": fused_terms(d) * itemsize}  # fmt: skip
+        tables = {"block": dense, "dense": dense, "sparse": sum(p.coupling.nnz for p in d.paths) * itemsize,
+                  "fused": fused_terms(d) * itemsize}  # fmt: skip
+        return {"block": dense, "folded": _folded_bytes(d, tables[auto_strategy(d)], itemsize)} | tables
     d1, d2, dout = _dims(spec.irreps_in1, spec.irreps_in2, spec.irreps_out)
     L1, L2 = spec.irreps_in1.lmax, spec.irreps_in2.lmax
     if spec.variant == "s2grid":
@@ -185,14 +185,14 @@ def coefficient_bytes(d: Descriptor, itemsize: int = 8) -> dict[str, int]:
     return {"matmul": n * n * (d1 + d2 + dout) * itemsize}
 
 
-def _folded_bytes(d: Descriptor, dense: int, itemsize: int) -> int:
+def _folded_bytes(d: Descriptor, per_sample: int, itemsize: int) -> int:
     """folded: the CG value of each (weight, entry) pair, the dense part of the unweighted paths,
-    and (with weights) block's tables for per-sample weights."""
+    and (with weights) the tables of the program ``auto`` picks for per-sample weights (``per_sample`` bytes)."""
     weighted = d.weighted_paths
     values = sum(p.coupling.nnz * p.triples for p in weighted) * itemsize
     d1, d2, dout = d.dims
     constant = d1 * d2 * dout * itemsize
-    return values + (constant if len(weighted) < len(d.paths) else 0) + (dense if weighted else 0)
+    return values + (constant if len(weighted) < len(d.paths) else 0) + (per_sample if weighted else 0)
 
 
 __all__ = ["FUSED_AUTO_MAX_TERMS", "MODEL_STRATEGIES", "auto_strategy", "channelwise_flops", "coefficient_bytes", "flops", "fused_terms", "per_call_flops"]
