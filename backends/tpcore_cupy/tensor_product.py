@@ -51,16 +51,24 @@ class CupyTensorProduct(PlanFunction):
     def __call__(self, x1, x2, weights=None):
         call, flat = self._prepare(x1, x2, weights)
         with self._on_device():
-            out = self.functions[call.per_sample_weights](*flat)
+            out = self._run(self.functions[call.per_sample_weights], call, flat)
         return out.reshape(call.batch_shape + (self.spec.irreps_out.dim,))
+
+    def _run(self, function, call, flat):
+        """``function(*flat)``; an empty batch gets its empty output without running it (cuFFT rejects
+        empty batches, and nothing is computed)."""
+        if call.batch_size == 0:
+            return self.ops.xp.zeros((0, self.spec.irreps_out.dim), dtype=self.dtype)
+        return function(*flat)
 
     def vjp(self, x1, x2, weights=None):
         """``(out, vjp_fn)``; the forward keeps its intermediate values for ``vjp_fn(g)``."""
         call, flat = self._prepare(x1, x2, weights)
         program_vjp = self.vjps[call.per_sample_weights]
+        empty = call.batch_size == 0  # cuFFT rejects empty batches: no program runs, every gradient is zero
         with self._on_device():
-            tape = program_vjp.forward(*flat)
-        out = tape.out.reshape(call.batch_shape + (self.spec.irreps_out.dim,))
+            tape = None if empty else program_vjp.forward(*flat)
+        out = (self._run(None, call, flat) if empty else tape.out).reshape(call.batch_shape + (self.spec.irreps_out.dim,))
 
         def vjp_fn(g):
             check_array_type("g", g, self.array_kind)
@@ -70,7 +78,10 @@ class CupyTensorProduct(PlanFunction):
             if _dtype_name(g) != self.dtype.name:
                 raise TypeError(f"g has dtype {_dtype_name(g)}, but the output has dtype {self.dtype.name}")
             with self._on_device():
-                grads = program_vjp.backward(tape, g.reshape(call.batch_size, self.spec.irreps_out.dim))
+                if empty:
+                    grads = tuple(None if x is None else self.ops.xp.zeros_like(x) for x in flat)
+                else:
+                    grads = program_vjp.backward(tape, g.reshape(call.batch_size, self.spec.irreps_out.dim))
                 return tuple(
                     None if grad is None else self._reduce(grad, call, original, flattened)
                     for grad, original, flattened in zip(grads, (x1, x2, weights), (True, True, call.per_sample_weights))

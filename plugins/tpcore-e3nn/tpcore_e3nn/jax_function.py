@@ -58,7 +58,9 @@ class E3nnJaxTensorProduct:
             weights, weight_axis = [], None
         else:
             weight_axis = 0 if call.per_sample_weights else None
-        out = jax.vmap(self._one_sample, in_axes=(0, 0, weight_axis))(x1, x2, weights)
+        # full float32 products, as tpcore's jax backend computes: a GPU's default (TF32) is off by 1e-4
+        with jax.default_matmul_precision("float32"):
+            out = jax.vmap(self._one_sample, in_axes=(0, 0, weight_axis))(x1, x2, weights)
         return call.unflatten(out)
 
     def _one_sample(self, x1, x2, weights):
