@@ -42,11 +42,13 @@ def _zeroed(weights, keep):
 
 
 def _cgtp_implementations():
-    """(backend, impl) of every usable float64 cgtp implementation (from the registry, never a fixed list)."""
+    """(backend, impl) of every usable float64 cgtp implementation that computes SPEC (from the registry,
+    never a fixed list; kernels for other descriptors are left out)."""
     registry = get_registry()
     usable = set(registry.available())
     found = sorted((i.backend, i.name) for i in registry.implementations()
-                   if i.variant == "cgtp" and i.backend in usable and "float64" in i.capabilities.dtypes)  # fmt: skip
+                   if i.variant == "cgtp" and i.backend in usable and not i.capabilities.unmet(SPEC.path_modes, "float64", None)
+                   and i.accepts_spec(SPEC))  # fmt: skip
     return found
 
 
