@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from functools import cached_property, partial
 from typing import Callable
 
-from tpcore.irreps import Irreps, s2_irreps
+from tpcore.irreps import s2_irreps
+from tpcore.report.workloads import convolution_spec
 from tpcore.spec import TensorProductSpec
 
 T = TensorProductSpec
@@ -97,22 +98,9 @@ def _cgtp_cases():
              _cgtp("3x0e + 3x1o", "3x0e + 3x1o", "3x0e + 3x1o + 3x1e", instructions=mixed,
                    in1_var=[0.5, 2.0], in2_var=[1.5, 0.25], out_var=[2.0, 1.0, 0.3]), core=True),
         Case("cgtp_uvw_L6", "cgtp", _cgtp(s2_irreps(6, mul=2), "1x0e + 1x1o + 1x2e", full_l6), heavy=True),
-        Case("cgtp_conv_uvu", "cgtp", partial(_convolution, "3x0e + 3x1o", 2), core=True),
+        # MACE's interaction convolution, 3 channels, edge harmonics to L = 2 (the benchmarks' conv shape)
+        Case("cgtp_conv_uvu", "cgtp", partial(convolution_spec, 3, 2), core=True),
     ] + _empty_block_cases()
-
-
-def _convolution(irreps_node: str, lmax: int) -> TensorProductSpec:
-    """MACE's interaction convolution: node features (x) edge harmonics up to ``lmax``, mode ``uvu``,
-    one output block per path (several blocks of the same irrep), every path weighted."""
-    node, edge = Irreps(irreps_node), s2_irreps(lmax)
-    out, instructions = [], []
-    for i1, (mul, ir1) in enumerate(node):
-        for i2, (_, ir2) in enumerate(edge):
-            for ir_out in ir1 * ir2:
-                if ir_out.l <= lmax:
-                    instructions.append((i1, i2, len(out), "uvu", True))
-                    out.append(f"{mul}x{ir_out}")
-    return T.cgtp(node, edge, " + ".join(out), mode="uvu", instructions=instructions)
 
 
 def _empty_block_cases():
