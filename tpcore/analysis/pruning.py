@@ -2,7 +2,7 @@
 
 The recipe: train with an L1 penalty on each path's weights (:func:`l1_penalty`), score each path
 by the share of its weights that ended up negligible (:func:`path_scores`, ``|w| < 0.004``), drop
-the paths whose share reaches a cutoff (:func:`prune_spec`, also ``spec.prune``), carry the trained
+the paths whose share reaches a cutoff (:func:`prune_spec`), carry the trained
 weights over with the returned :class:`WeightMap`, and fine-tune. A pruned spec keeps every input
 and output block, so the pruned tensor product is a drop-in replacement that equals the original
 with the dropped paths' weights set to zero.
