@@ -28,3 +28,30 @@ def entry_points(tpcore_env):
 
     tpcore_env.setattr(importlib.metadata, "entry_points", entry_points)
     return fake
+
+
+@pytest.fixture
+def float64():
+    """torch's default dtype float64 for the test (e3nn bakes its coupling constants in the default
+    dtype when a module is built), torch's generator seeded with 0; both restored afterwards."""
+    torch = pytest.importorskip("torch")
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    torch.manual_seed(0)
+    yield
+    torch.set_default_dtype(before)
+
+
+@pytest.fixture
+def jax_x64():
+    """jax's 64-bit types on for the test (float64 needs them; tpcore never turns them on), then
+    restored; nothing when jax is not installed."""
+    try:
+        import jax
+    except ImportError:
+        yield
+        return
+    before = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    yield
+    jax.config.update("jax_enable_x64", before)

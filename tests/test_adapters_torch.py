@@ -14,15 +14,6 @@ TOL64 = 1e-10
 CGTP_IMPLS = [impl.name for impl in get_registry().implementations(backend="torch", variant="cgtp")]
 
 
-@pytest.fixture
-def float64():
-    before = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    torch.manual_seed(0)
-    yield
-    torch.set_default_dtype(before)
-
-
 def assert_close(actual, expected, tol=TOL64):
     actual, expected = actual.detach().numpy(), expected.detach().numpy()
     assert actual.shape == expected.shape

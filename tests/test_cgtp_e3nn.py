@@ -16,13 +16,7 @@ o3 = pytest.importorskip("e3nn.o3")
 TOL = 1e-10
 
 
-@pytest.fixture(autouse=True)
-def float64_default():
-    # e3nn bakes its coupling constants in the default dtype when a module is built
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64")  # tests/conftest.py
 
 
 def _e3nn(module, x1, x2, weights=None):
@@ -254,19 +248,6 @@ def _float64_cgtp_implementations():
         for impl in registry.implementations(variant="cgtp")
         if registry.reason(impl.backend) is None and "float64" in impl.capabilities.dtypes
     ]
-
-
-@pytest.fixture
-def jax_x64():
-    try:
-        import jax
-    except ImportError:
-        yield
-        return
-    before = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", before)
 
 
 @pytest.mark.parametrize("impl", _float64_cgtp_implementations())

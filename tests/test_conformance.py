@@ -31,18 +31,8 @@ def _params():
     return [p for p in params if p.values[0].key in keys]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def jax_x64():
-    """64-bit types on while this module runs (the jax implementations claim float64), then restored."""
-    try:
-        import jax
-    except ImportError:
-        yield
-        return
-    before = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", before)
+# the jax implementations claim float64, which needs jax's 64-bit types (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("jax_x64")
 
 
 PARAMS = _params()

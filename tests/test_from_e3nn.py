@@ -15,13 +15,7 @@ import tpcore.torch as tt  # noqa: E402
 TOL = 1e-12
 
 
-@pytest.fixture(autouse=True)
-def float64():
-    before = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    torch.manual_seed(0)
-    yield
-    torch.set_default_dtype(before)
+pytestmark = pytest.mark.usefixtures("float64")  # tests/conftest.py
 
 
 def _conv(**kw):
