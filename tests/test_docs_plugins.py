@@ -95,3 +95,42 @@ def test_installed_example_is_listed_and_built(tpcore_env, capsys):
     assert re.search(r"^\s+example\s+cgtp\s+einsum\s", listing, re.MULTILINE), listing
     spec = tpcore.TensorProductSpec.cgtp("2x0e + 1x1o", "1x0e + 1x1o", "2x0e + 1x1o + 1x1e")
     assert type(tpcore.build(spec, backend="example")).__name__ == "EinsumTensorProduct"
+
+
+def _public_api() -> set[str]:
+    """The modules docs/plugins.md's "public plugin API" section lists (each bullet's backticked ``tpcore...`` names)."""
+    text = GUIDE.read_text()
+    section = text[text.index("## The public plugin API"):]
+    section = section[: section.index("\n## ", 1)]
+    bullets = [line for line in section.splitlines() if line.startswith("- ") or line.startswith("  ")]
+    return set(re.findall(r"`(tpcore(?:\.\w+)*)`", "\n".join(bullets)))
+
+
+def _tpcore_imports(package: Path) -> dict[str, set[str]]:
+    """``{module tpcore... or tpcore_...: files importing it}`` over a plugin's package code."""
+    import ast
+
+    found: dict[str, set[str]] = {}
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else [])
+            for name in names:
+                if name.split(".")[0] == "tpcore" or name.startswith("tpcore_"):
+                    found.setdefault(name, set()).add(str(path.relative_to(ROOT)))
+    return found
+
+
+def test_the_public_api_section_lists_the_plugin_modules():
+    assert {"tpcore.registry", "tpcore.dtypes", "tpcore.devices", "tpcore.validation", "tpcore.harness",
+            "tpcore.testing"} <= _public_api()  # fmt: skip
+
+
+@pytest.mark.parametrize("plugin", ["tpcore-e3nn/tpcore_e3nn", "tpcore-example/tpcore_example", "tpcore-mace/tpcore_mace"])
+def test_first_party_plugins_import_only_the_public_api(plugin):
+    own = Path(plugin).name
+    outside = {
+        name: files for name, files in _tpcore_imports(ROOT / "plugins" / plugin).items()
+        if name.split(".")[0] != own and name not in _public_api()
+    }  # fmt: skip
+    assert not outside, f"plugins/{plugin} imports what docs/plugins.md's public plugin API does not list: {outside}"

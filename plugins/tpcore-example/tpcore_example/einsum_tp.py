@@ -11,7 +11,7 @@ with ``C = tpcore.so3.wigner_3j(l1, l2, l3)``, ``c = path.normalization`` and th
 import numpy as np
 
 from tpcore.so3 import wigner_3j
-from tpcore.validation import check_call
+from tpcore.validation import flatten_call
 
 # (with weights, without weights); the weights always carry the batch index z here
 EINSUM = {
@@ -38,20 +38,12 @@ class EinsumTensorProduct:
 
     def __call__(self, x1, x2, weights=None):
         spec = self.spec
-        given = {"x1": x1, "x2": x2} if weights is None else {"x1": x1, "x2": x2, "weights": weights}
-        call = check_call(
-            spec,
-            x1_shape=np.shape(x1),
-            x2_shape=np.shape(x2),
-            weights_shape=None if weights is None else np.shape(weights),
-            dtypes={name: np.asarray(a).dtype.name for name, a in given.items()},
-            expected_dtype=self.dtype.name,
-        )
-        batch, Z = call.batch_shape, call.batch_size
-        x1 = _flatten(x1, batch, spec.irreps_in1.dim)
-        x2 = _flatten(x2, batch, spec.irreps_in2.dim)
-        if spec.weight_numel:
-            weights = _flatten(weights, batch, spec.weight_numel)
+        x1, x2, weights = (None if a is None else np.asarray(a) for a in (x1, x2, weights))
+        # tpcore's checks and error messages, then the inputs broadcast and flattened to (Z, dim)
+        call, x1, x2, weights = flatten_call(spec, x1, x2, weights, np, expected_dtype=self.dtype.name)
+        Z = call.batch_size
+        if spec.weight_numel and not call.per_sample_weights:
+            weights = np.broadcast_to(weights, (Z, spec.weight_numel))  # EINSUM's weights carry z
         in1, in2, out_slices = spec.irreps_in1.slices(), spec.irreps_in2.slices(), spec.irreps_out.slices()
         out = np.zeros((Z, spec.irreps_out.dim), dtype=self.dtype)
         for path, coefficient in zip(spec.paths, self.coefficients):
@@ -66,9 +58,4 @@ class EinsumTensorProduct:
             else:
                 contribution = np.einsum(without_weights, coefficient, a, b)
             out[:, out_slices[path.i_out]] += contribution.reshape(Z, path.mul_out * path.ir_out.dim)
-        return out.reshape(batch + (spec.irreps_out.dim,))
-
-
-def _flatten(x, batch, dim):
-    """``x`` broadcast to ``batch + (dim,)`` and flattened to ``(prod(batch), dim)``."""
-    return np.broadcast_to(x, batch + (dim,)).reshape(int(np.prod(batch)), dim)  # not -1: dim may be 0
+        return call.unflatten(out)
