@@ -14,7 +14,7 @@ to the backend's other implementations.
 import numpy as np
 
 from tpcore.descriptor import describe
-from tpcore.validation import check_call
+from tpcore.validation import flatten_call
 
 
 def accepts(d) -> bool:
@@ -46,16 +46,9 @@ class ConvolutionKernel:
 
     def __call__(self, x1, x2, weights):
         spec = self.spec
-        call = check_call(
-            spec,
-            x1_shape=np.shape(x1),
-            x2_shape=np.shape(x2),
-            weights_shape=None if weights is None else np.shape(weights),
-            dtypes={"x1": x1.dtype.name, "x2": x2.dtype.name, "weights": np.asarray(weights).dtype.name},
-            expected_dtype=self.dtype.name,
-        )
-        batch, Z = call.batch_shape, call.batch_size
-        x1, x2, w = (np.broadcast_to(a, batch + (a.shape[-1],)).reshape(Z, a.shape[-1]) for a in (x1, x2, weights))
+        call, x1, x2, w = flatten_call(spec, x1, x2, weights, np, expected_dtype=self.dtype.name)
+        Z = call.batch_size
+        w = np.broadcast_to(w, (Z, spec.weight_numel))  # shared weights: one row for every sample
         out = np.zeros((Z, spec.irreps_out.dim), dtype=self.dtype)
         for seg1, seg2, C, paths in self.groups:
             a = x1[:, seg1.start : seg1.stop].reshape(Z, seg1.mul, seg1.dim)
@@ -65,4 +58,4 @@ class ConvolutionKernel:
                 W = w[:, p.weight.start : p.weight.stop]  # (Z, C): weight shape (C, 1) of uvu with one edge channel
                 block = y[:, :, first : first + p.seg_out.dim] * W[:, :, None]
                 out[:, p.seg_out.start : p.seg_out.stop] += block.reshape(Z, p.seg_out.size)
-        return out.reshape(batch + (spec.irreps_out.dim,))
+        return call.unflatten(out)
