@@ -1,7 +1,7 @@
 """Renders docs/hooks.md, the plugin hook reference, from the code it documents.
 
 The hooks come from :mod:`tpcore.hookspecs` (signature, pluggy options, docstring), the types a
-plugin registers from the dataclasses in :mod:`tpcore.registry` (field, type, default) with the
+plugin registers from the dataclasses in :mod:`tpcore.registration` (field, type, default) with the
 meanings in :data:`FIELD_DOCS`, and the harness contract from :class:`tpcore.harness.Harness`.
 tests/test_docs_hooks.py regenerates the page and fails if the committed one differs, so the
 reference cannot drift from the code. A docs generator, not part of the installed package.
@@ -76,7 +76,7 @@ def render() -> str:
 
     parts = [
         "# Hook reference",
-        f"<!-- Generated from tpcore/hookspecs.py, tpcore/registry.py and tpcore/harness.py by scripts/hookdoc.py; "
+        f"<!-- Generated from tpcore/hookspecs.py, tpcore/registration.py and tpcore/harness.py by scripts/hookdoc.py; "
         f"do not edit. Regenerate with: {REGENERATE} -->",
         "A walk-through from an empty directory to a conformance-checked plugin is in "
         "[plugins.md](plugins.md). This page is the reference.",
@@ -86,7 +86,10 @@ def render() -> str:
     for function in hookspec_functions():
         parts.append(_render_hook(function, getattr(function, f"{hookspecs.PROJECT_NAME}_spec")))
     parts.append("## What a plugin registers")
-    parts.append("All three are frozen dataclasses in `tpcore.registry`.")
+    parts.append(
+        "All three are frozen dataclasses defined in `tpcore.registration`; import them from `tpcore.registry`, "
+        "which re-exports them (see the public plugin API in [plugins.md](plugins.md))."
+    )
     for cls in (registry.Backend, registry.Capabilities, registry.Implementation):
         parts.append(_render_dataclass(cls))
     parts.append(_render_harness(harness.Harness))
