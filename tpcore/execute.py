@@ -17,11 +17,10 @@ from __future__ import annotations
 import importlib
 import numpy as np
 
-from tpcore.dtypes import dtype_name as _dtype_name
 from tpcore.plan import lower
 from tpcore.program import Program, compile_function, resolve
 from tpcore.spec import TensorProductSpec
-from tpcore.validation import check_array_type, check_call
+from tpcore.validation import check_array_type, flatten_call
 
 
 class ArrayOps:
@@ -136,20 +135,5 @@ class PlanFunction:
 
     def evaluate(self, x1, x2, weights=None):
         """The call on arrays of the right type: shape and dtype checks, batching, the plan."""
-        xp = self.ops.xp
-        call = check_call(
-            self.spec,
-            x1_shape=tuple(x1.shape),
-            x2_shape=tuple(x2.shape),
-            weights_shape=None if weights is None else tuple(weights.shape),
-            dtypes={"x1": _dtype_name(x1), "x2": _dtype_name(x2)}
-            | ({} if weights is None else {"weights": _dtype_name(weights)}),
-            expected_dtype=self.dtype.name,
-        )
-        Z = call.batch_size
-        x1 = xp.broadcast_to(x1, call.batch_shape + (x1.shape[-1],)).reshape(Z, x1.shape[-1])
-        x2 = xp.broadcast_to(x2, call.batch_shape + (x2.shape[-1],)).reshape(Z, x2.shape[-1])
-        if call.per_sample_weights:
-            weights = xp.broadcast_to(weights, call.batch_shape + (weights.shape[-1],)).reshape(Z, weights.shape[-1])
-        out = self.functions[call.per_sample_weights](x1, x2, weights)
-        return out.reshape(call.batch_shape + (self.spec.irreps_out.dim,))
+        call, x1, x2, weights = flatten_call(self.spec, x1, x2, weights, self.ops.xp, expected_dtype=self.dtype.name)
+        return call.unflatten(self.functions[call.per_sample_weights](x1, x2, weights))

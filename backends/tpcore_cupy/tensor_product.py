@@ -6,9 +6,9 @@ import contextlib
 import importlib
 
 from tpcore.autodiff import ProgramVJP, VJPOps
-from tpcore.dtypes import dtype_name as _dtype_name
+from tpcore.dtypes import dtype_name
 from tpcore.execute import PlanFunction
-from tpcore.validation import check_array_type, check_call
+from tpcore.validation import check_array_type, flatten_call
 
 
 class CupyTensorProduct(PlanFunction):
@@ -75,8 +75,8 @@ class CupyTensorProduct(PlanFunction):
             self._check_device("g", g)
             if tuple(g.shape) != out.shape:
                 raise ValueError(f"g has shape {tuple(g.shape)}, but the output it is the gradient of has shape {out.shape}")
-            if _dtype_name(g) != self.dtype.name:
-                raise TypeError(f"g has dtype {_dtype_name(g)}, but the output has dtype {self.dtype.name}")
+            if dtype_name(g) != self.dtype.name:
+                raise TypeError(f"g has dtype {dtype_name(g)}, but the output has dtype {self.dtype.name}")
             with self._on_device():
                 if empty:
                     grads = tuple(None if x is None else self.ops.xp.zeros_like(x) for x in flat)
@@ -93,24 +93,12 @@ class CupyTensorProduct(PlanFunction):
 
     def _prepare(self, x1, x2, weights):
         """Checks, then the flat ``(Z, dim)`` inputs: ``(call, (x1, x2, weights))``."""
-        xp = self.ops.xp
         self.check_arrays(x1, x2, weights)
         for name, x in (("x1", x1), ("x2", x2), ("weights", weights)):
             if x is not None:
                 self._check_device(name, x)
-        call = check_call(
-            self.spec,
-            x1_shape=tuple(x1.shape),
-            x2_shape=tuple(x2.shape),
-            weights_shape=None if weights is None else tuple(weights.shape),
-            dtypes={"x1": _dtype_name(x1), "x2": _dtype_name(x2)} | ({} if weights is None else {"weights": _dtype_name(weights)}),
-            expected_dtype=self.dtype.name,
-        )
-        Z = call.batch_size
-        flat = [xp.broadcast_to(x, call.batch_shape + (x.shape[-1],)).reshape(Z, x.shape[-1]) for x in (x1, x2)]
-        if call.per_sample_weights:
-            weights = xp.broadcast_to(weights, call.batch_shape + (weights.shape[-1],)).reshape(Z, weights.shape[-1])
-        return call, (*flat, weights)
+        call, *flat = flatten_call(self.spec, x1, x2, weights, self.ops.xp, expected_dtype=self.dtype.name)
+        return call, tuple(flat)
 
     def _reduce(self, grad, call, original, flattened):
         """The gradient of an input, back to the shape the caller passed (undoing flattening, broadcasting)."""
