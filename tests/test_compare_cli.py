@@ -11,13 +11,7 @@ e3nn = pytest.importorskip("e3nn")
 torch = pytest.importorskip("torch")
 
 
-@pytest.fixture(autouse=True)
-def float64_e3nn():
-    """e3nn builds its CG tables in torch's default dtype: float64 for a 1e-10 comparison."""
-    before = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(before)
+pytestmark = pytest.mark.usefixtures("float64")  # e3nn builds its CG tables in torch's default dtype
 
 
 @pytest.mark.parametrize("L", [1, 2, 3])
