@@ -97,9 +97,12 @@ def auto_strategy(d: Descriptor) -> str:
     convolution (16, 32, 128 channels, per-edge weights) and the channel-wise ``uuu`` product at
     L = 1..3 (``scripts/strategy_sweep.py``, table in docs/benchmarks.md):
 
-    - ``fused`` was the fastest wherever it has at most about a thousand terms (every ``uuu``,
-      MACE's convolution at 16 channels to L = 2, at 32 channels at L = 1: 1.3-1.6x e3nn) and lost
-      above (2-6x slower than ``block`` at 1900-17000 terms): its gathers cost per term and row;
+    - ``fused`` was the fastest wherever it has at most about a thousand terms and no path mixes
+      channels into every output channel (every ``uuu``, MACE's convolution at 16 channels to L = 2,
+      at 32 channels at L = 1: 1.3-1.6x e3nn) and lost above (2-6x slower than ``block`` at
+      1900-17000 terms): its gathers cost per term and row, and a ``w`` output repeats every
+      product once per output channel (e3nn's fully connected layer with the edge harmonics at L = 1,
+      640 terms: 0.44x e3nn, 30x its memory, where ``block`` is 1.0x);
     - with one channel per block of the second input (the edge harmonics) ``block`` was the fastest
       from L = 2 (1.6-2.2x e3nn on the convolution at 32 and 128 channels): its one coupling per input
       pair is shared by every path of the pair;
@@ -109,7 +112,7 @@ def auto_strategy(d: Descriptor) -> str:
 
     ``folded`` and ``sparse`` were never the fastest on these shapes: they run when asked for.
     """
-    if fused_terms(d) <= FUSED_AUTO_MAX_TERMS:
+    if fused_terms(d) <= FUSED_AUTO_MAX_TERMS and all(p.connection.output != "w" for p in d.paths):
         return "fused"
     if all(p.seg2.mul == 1 for p in d.paths):
         return "block"

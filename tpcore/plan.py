@@ -135,9 +135,9 @@ def resolve_strategy(spec: TensorProductSpec, strategy: str | None = None) -> st
     """The strategy :func:`lower` uses: ``strategy`` checked, with cgtp's ``auto`` (the default) decided.
 
     ``auto`` reads the descriptor's shape (:func:`tpcore.cost.auto_strategy`): ``fused`` for few
-    coupled terms, ``block`` when the second input has one channel per block (edge harmonics: MACE's
-    convolution, the fully connected layer with spherical harmonics), ``dense`` for multi-channel
-    inputs on both sides.
+    coupled terms without fully connected outputs, ``block`` when the second input has one channel
+    per block (edge harmonics: MACE's convolution, the fully connected layer with spherical
+    harmonics), ``dense`` for multi-channel inputs on both sides.
     """
     strategy = check_strategy(spec.variant, strategy)
     return auto_strategy(describe(spec)) if strategy == "auto" else strategy
