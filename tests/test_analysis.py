@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tpcore import TensorProductSpec, reference, s2_irreps, so3
+from tpcore import TensorProductSpec, reference, so3
 from tpcore.analysis import (
     Interaction,
     antisymmetric_interactions,

@@ -1,7 +1,6 @@
 """``tpcore check --device`` and ``tpcore compare --device``: the inputs go where asked, jax's name for
 a CUDA device is ``gpu``, and a device a backend cannot reach is reported before anything runs."""
 
-import numpy as np
 import pytest
 
 from tpcore.cli import main

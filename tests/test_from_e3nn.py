@@ -4,7 +4,6 @@ e3nn is the oracle: outputs and gradients (inputs and weights) in float64, for e
 normalizations, including per-block variances that e3nn folds into each instruction.
 """
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")

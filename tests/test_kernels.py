@@ -6,7 +6,7 @@ import pytest
 from tpcore import TensorProductSpec, hookimpl
 from tpcore.errors import CapabilityError
 from tpcore.reference import oracle
-from tpcore.registry import Backend, Capabilities, Implementation, build, register_plugin, select
+from tpcore.registry import Backend, Implementation, build, register_plugin, select
 from tpcore.testing import conformance_cases
 
 UVU = TensorProductSpec.cgtp("2x0e + 2x1o", "1x0e + 1x1o", "2x0e + 2x1o + 2x1e", mode="uvu")

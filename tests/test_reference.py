@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tpcore import Irreps, TensorProductSpec, s2_irreps, so3
+from tpcore import TensorProductSpec, s2_irreps, so3
 from tpcore.reference import oracle, reference
 
 TOL = 1e-10

@@ -7,10 +7,11 @@ implement yet (:data:`MODEL_STRATEGIES`):
   only its nonzero entries (the real CG selection rules, about ``(2l1+1)(2l2+1)`` per path);
   ``block`` couples each input pair once with the CG tensors of all its paths stacked (``K``
   output components), in the cheapest of three contraction orders; all add the weight contraction
-  of the path's mode; ``fused`` multiplies and scatters one term per nonzero entry and channel
-  triple of every path at once (a product, a weight and a scatter-add each). ``folded`` multiplies the outer product ``x1 (x) x2`` by one dense
-  ``(dim1 dim2, dim_out)`` matrix with the weights folded in; its fold, a scatter of one value per
-  weighted coupling entry and channel triple, is done once per call (:func:`per_call_flops`).
+  of the path's mode. ``fused`` multiplies and scatters one term per nonzero entry and channel
+  triple of every path at once (a product, a weight and a scatter-add each). ``folded`` multiplies
+  the outer product ``x1 (x) x2`` by one dense ``(dim1 dim2, dim_out)`` matrix with the weights
+  folded in; its fold, a scatter of one value per weighted coupling entry and channel triple, is
+  done once per call (:func:`per_call_flops`).
 - s2grid ``matrix`` evaluates/projects with dense ``(G, dim)`` SH tables on ``G = res_beta *
   res_alpha`` grid points; ``fft`` does the same per ``cos(beta)`` ring with Legendre tables and a
   real FFT in ``alpha`` (``2.5 n log2 n`` per ring), the "FFT-in-alpha" of the Gaunt TP paper.
@@ -29,6 +30,7 @@ from math import log2
 import numpy as np
 
 from tpcore import so3
+from tpcore.cgtp_paths import pair_count
 from tpcore.coefficients import gtp_from_fourier, mtp_degree
 from tpcore.descriptor import Descriptor, SegmentPath
 
@@ -43,9 +45,7 @@ MODEL_STRATEGIES: dict[str, tuple[str, ...]] = {
 
 def _pairs(p: SegmentPath) -> int:
     """Input channel pairs ``(u, v)`` the path multiplies (all, ``u == v``, or ``u < v``)."""
-    mode = p.connection
-    m1, m2 = p.seg1.mul, p.seg2.mul
-    return {"uv": m1 * m2, "uu": m1, "u<v": m1 * (m2 - 1) // 2}[mode.pairing]
+    return pair_count(p.mode, p.seg1.mul, p.seg2.mul)
 
 
 def _weight_flops(p: SegmentPath) -> int:

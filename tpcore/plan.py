@@ -46,8 +46,8 @@ from tpcore.cost import auto_strategy
 from tpcore.descriptor import Descriptor, describe
 from tpcore.spec import TensorProductSpec
 
-#: Lowering strategies per variant; the first is the default. cgtp's ``auto`` resolves per spec by
-#: the cost model (:func:`resolve_strategy`).
+#: Lowering strategies per variant; the first is the default. cgtp's ``auto`` resolves per spec from
+#: the shape of its descriptor (:func:`resolve_strategy`).
 STRATEGIES: dict[str, tuple[str, ...]] = {
     "cgtp": ("auto", "block", "folded", "dense", "sparse", "fused"),
     "gtp": ("fft", "direct"),
