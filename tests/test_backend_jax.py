@@ -112,7 +112,7 @@ def test_registration_and_capabilities():
         assert caps.modes is None and caps.dtypes == {"float32", "float64"} and caps.devices == set(backend.devices)
         assert caps.grad_order == 2 and caps.jit and caps.per_sample_weights
     tp = build(CGTP, dtype=None)  # the backend's default dtype
-    assert isinstance(tp, TensorProduct) and tp.dtype == np.float32 and tp.strategy == resolve_strategy(CGTP)
+    assert isinstance(tp, TensorProduct) and tp.dtype == np.float32 and tp.strategy == resolve_strategy(CGTP, backend="jax")
 
 
 def test_entry_point_is_declared():

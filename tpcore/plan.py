@@ -131,16 +131,17 @@ def check_strategy(variant: str, strategy: str | None) -> str:
     return strategy
 
 
-def resolve_strategy(spec: TensorProductSpec, strategy: str | None = None) -> str:
+def resolve_strategy(spec: TensorProductSpec, strategy: str | None = None, backend: str | None = None) -> str:
     """The strategy :func:`lower` uses: ``strategy`` checked, with cgtp's ``auto`` (the default) decided.
 
     ``auto`` reads the descriptor's shape (:func:`tpcore.cost.auto_strategy`): ``fused`` for few
     coupled terms without fully connected outputs, ``block`` when the second input has one channel
     per block (edge harmonics: MACE's convolution, the fully connected layer with spherical
-    harmonics), ``dense`` for multi-channel inputs on both sides.
+    harmonics), ``dense`` for multi-channel inputs on both sides; ``backend`` names the backend that
+    will run it, where the measured rule differs (jax takes no ``fused``).
     """
     strategy = check_strategy(spec.variant, strategy)
-    return auto_strategy(describe(spec)) if strategy == "auto" else strategy
+    return auto_strategy(describe(spec), backend) if strategy == "auto" else strategy
 
 
 @lru_cache(maxsize=256)

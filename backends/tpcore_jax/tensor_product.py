@@ -14,7 +14,7 @@ from tpcore.devices import jax_device
 from tpcore.devices import jax_device_name as device_name
 from tpcore.dtypes import jax_dtype
 from tpcore.execute import PlanFunction
-from tpcore.plan import lower
+from tpcore.plan import lower, resolve_strategy
 from tpcore.program import Program, compile_function, resolve
 from tpcore.spec import TensorProductSpec
 
@@ -45,6 +45,7 @@ class TensorProduct(PlanFunction):
 
     def __init__(self, spec: TensorProductSpec, *, strategy: str | None = None, device=None, dtype="float32"):
         self.device = jax_device(device)
+        strategy = resolve_strategy(spec, strategy, backend="jax")  # auto as measured on jax
         super().__init__(spec, JaxOps(self.device), jax_dtype(dtype).name, strategy)
         # One XLA computation per input signature instead of one dispatch (and compilation) per plan
         # op in eager use; nested in a user's jit it is inlined. Shape and dtype checks run while
