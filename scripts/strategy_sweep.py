@@ -23,24 +23,21 @@ import torch
 from e3nn import o3
 
 import tpcore.torch as tt
+from tpcore.irreps import s2_irreps
 from tpcore.plan import STRATEGIES, resolve_strategy
+from tpcore.report.workloads import convolution_spec
+from tpcore_e3nn.instructions import e3nn_arguments
 
 
 def irreps(mul: int, lmax: int) -> str:
-    return " + ".join(f"{mul}x{l}{'eo'[l % 2]}" for l in range(lmax + 1))
+    return str(s2_irreps(lmax, mul=mul))
 
 
 def conv(mul: int, lmax: int) -> o3.TensorProduct:
-    """MACE's interaction convolution: node features x edge harmonics, one output block per path."""
-    irreps_in1, irreps_sh = o3.Irreps(irreps(mul, min(lmax, 1))), o3.Irreps.spherical_harmonics(lmax)
-    out, instructions = [], []
-    for i, (m, ir_in) in enumerate(irreps_in1):
-        for j, (_, ir_edge) in enumerate(irreps_sh):
-            for ir_out in ir_in * ir_edge:
-                if ir_out.l <= lmax:
-                    instructions.append((i, j, len(out), "uvu", True))
-                    out.append((m, ir_out))
-    return o3.TensorProduct(irreps_in1, irreps_sh, o3.Irreps(out), instructions, shared_weights=False, internal_weights=False)
+    """MACE's interaction convolution (``tpcore.report.workloads.convolution_spec``) as e3nn's module,
+    per-edge weights."""
+    arguments = e3nn_arguments(convolution_spec(mul, lmax))
+    return o3.TensorProduct(**arguments, shared_weights=False)
 
 
 def shapes(lmax: int):
