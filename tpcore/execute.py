@@ -20,7 +20,7 @@ import numpy as np
 from tpcore.plan import lower
 from tpcore.program import Program, compile_function, resolve
 from tpcore.spec import TensorProductSpec
-from tpcore.validation import check_array_type, flatten_call
+from tpcore.validation import check_input_types, flatten_call
 
 
 class ArrayOps:
@@ -125,9 +125,7 @@ class PlanFunction:
 
     def check_arrays(self, x1, x2, weights=None) -> None:
         """A TypeError naming the argument unless each input is an array of :attr:`array_kind` (weights may be None)."""
-        for name, x in (("x1", x1), ("x2", x2), ("weights", weights)):
-            if x is not None or name != "weights":
-                check_array_type(name, x, self.array_kind)
+        check_input_types(x1, x2, weights, self.array_kind)
 
     def __call__(self, x1, x2, weights=None):
         self.check_arrays(x1, x2, weights)

@@ -69,6 +69,13 @@ def check_array_type(name: str, x, expected_kind: str) -> None:
     )
 
 
+def check_input_types(x1, x2, weights, expected_kind: str) -> None:
+    """:func:`check_array_type` of a call's ``x1``, ``x2`` and ``weights`` (which may be None)."""
+    for name, x in (("x1", x1), ("x2", x2), ("weights", weights)):
+        if x is not None or name != "weights":
+            check_array_type(name, x, expected_kind)
+
+
 @dataclass(frozen=True)
 class Call:
     batch_shape: tuple[int, ...]

@@ -24,7 +24,7 @@ from tpcore.devices import torch_device
 from tpcore.dtypes import dtype_name, torch_dtype
 from tpcore.plan import lower
 from tpcore.spec import TensorProductSpec
-from tpcore.validation import check_array_type, check_call
+from tpcore.validation import check_call, check_input_types
 
 from .codegen import buffer_name, compile_plan, keep_constants_out_of_state_dict
 
@@ -156,9 +156,8 @@ class TensorProduct(torch.nn.Module):
     @torch.jit.unused
     def _check_eager(self, x1, x2, weights) -> None:
         """The full check of a call (shapes, broadcasting, dtypes, devices), with errors naming each."""
+        check_input_types(x1, x2, weights, "torch")
         given = {"x1": x1, "x2": x2} | ({} if weights is None else {"weights": weights})
-        for name, value in given.items():
-            check_array_type(name, value, "torch")
         module_device = self.device
         for name, tensor in given.items():
             if tensor.device != module_device:

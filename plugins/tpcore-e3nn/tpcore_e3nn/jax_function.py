@@ -21,7 +21,7 @@ from e3nn_jax.legacy import FunctionalTensorProduct
 from tpcore.devices import jax_device, jax_device_name
 from tpcore.dtypes import jax_dtype
 from tpcore.spec import TensorProductSpec
-from tpcore.validation import check_array_type, flatten_call
+from tpcore.validation import check_input_types, flatten_call
 
 from .instructions import e3nn_jax_arguments
 
@@ -41,9 +41,7 @@ class E3nnJaxTensorProduct:
         return self.spec.weight_numel
 
     def __call__(self, x1, x2, weights=None):
-        for name, x in (("x1", x1), ("x2", x2), ("weights", weights)):
-            if x is not None or name != "weights":
-                check_array_type(name, x, "jax")
+        check_input_types(x1, x2, weights, "jax")
         return self._compiled(x1, x2, weights)
 
     def __getstate__(self):
