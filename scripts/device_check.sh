@@ -9,11 +9,15 @@
 #   backends  tpcore backends
 #   check-*   tpcore check --device cuda for torch, jax, cupy (the quick catalogue)
 #   compare-* tpcore compare --device cuda, torch (e3nn and cuEquivariance) and jax (e3nn-jax)
+#   sweep-torch scripts/strategy_sweep.py on the device: every cgtp strategy against e3nn (what
+#             `auto` should pick there)
 # summary.txt lists every step with its exit status and seconds. A failing step does not stop the
 # others. The default (quick) run bounds each step by what is left of 470 s and skips steps once it is spent.
 #
-#   bash scripts/device_check.sh [--dry-run] [--full]
-# Environment: DEVICE (cuda), PYTHON (python3), SITE (/tmp/site), OUT, COMPARE_ARGS (compare's options).
+#   bash scripts/device_check.sh [--dry-run] [--full] [--only STEP,STEP...]
+# --only runs just the named steps (install and versions always run).
+# Environment: DEVICE (cuda), PYTHON (python3), SITE (/tmp/site), OUT, COMPARE_ARGS (compare's options),
+# SWEEP_ARGS (strategy_sweep's options).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 REPO="$PWD"
@@ -23,26 +27,32 @@ SITE="${SITE:-/tmp/site}"
 RESULTS="${OUT:-$REPO/device-check-out}"
 DRY=0
 QUICK=1
+ONLY=""
 BUDGET_S=470
-for arg in "$@"; do
-  case "$arg" in
+while [ $# -gt 0 ]; do
+  case "$1" in
     --dry-run) DRY=1 ;;
     --full) QUICK=0 ;;
-    *) echo "device_check: unknown argument $arg (expected --dry-run or --full)" >&2; exit 2 ;;
+    --only) shift; ONLY="${1:-}"; [ -n "$ONLY" ] || { echo "device_check: --only needs step names" >&2; exit 2; } ;;
+    *) echo "device_check: unknown argument $1 (expected --dry-run, --full or --only STEPS)" >&2; exit 2 ;;
   esac
+  shift
 done
 
 if [ "$QUICK" = 1 ]; then
   # GPU calls cost little; a larger batch shows the kernels rather than the launch overhead
   COMPARE=(--quick --batch 3000)  # L = 1, 2
   CHECK=()
+  SWEEP=(--rows 3000 --lmax 2 --rounds 7)
 else
   COMPARE=(--batch 3000)
   CHECK=(--full)
+  SWEEP=(--rows 3000 --lmax 4 --rounds 15)
   BUDGET_S=100000
 fi
 # COMPARE_ARGS replaces the compare options (a tiny run on a CPU tests this script: DEVICE=cpu)
 [ -n "${COMPARE_ARGS:-}" ] && read -r -a COMPARE <<< "$COMPARE_ARGS"
+[ -n "${SWEEP_ARGS:-}" ] && read -r -a SWEEP <<< "$SWEEP_ARGS"
 export PYTHONPATH="$REPO:$REPO/backends:$REPO/plugins/tpcore-e3nn:$SITE"  # this tree's code, the wheels' entry points
 export XLA_PYTHON_CLIENT_PREALLOCATE=false  # jax takes memory as it needs it, as torch does: fair memory numbers
 export PYTHONUNBUFFERED=1
@@ -57,7 +67,12 @@ STEPS=(  # the most telling first: jax's checks compile the most and come last
   "check-cupy|60|${TPCORE[*]} check --device $DEVICE --backend cupy ${CHECK[*]}"
   "compare-jax|120|${TPCORE[*]} compare --device $DEVICE --backends jax ${COMPARE[*]} --out $RESULTS/compare-jax.md"
   "check-jax|120|${TPCORE[*]} check --device $DEVICE --backend jax ${CHECK[*]}"
+  "sweep-torch|150|$PY scripts/strategy_sweep.py --device $DEVICE ${SWEEP[*]}"
 )
+
+wanted() {  # whether --only (if given) names the step
+  [ -z "$ONLY" ] || [ "$1" = install ] || [ "$1" = versions ] || [[ ",$ONLY," == *",$1,"* ]]
+}
 
 install_wheels() {
   # only what the image lacks: a wheel of an installed distribution would shadow the image's copy
@@ -94,6 +109,7 @@ if [ "$DRY" = 1 ]; then
   echo "device_check: would write to $RESULTS, PYTHONPATH=$PYTHONPATH, $([ "$QUICK" = 1 ] && echo "within ${BUDGET_S} s")"
   for step in "${STEPS[@]}"; do
     IFS='|' read -r name limit command <<< "$step"
+    wanted "$name" || continue
     if [ "$command" = install_wheels ]; then
       command="$PY -m pip install --no-index --no-deps --target $SITE .whl/*.whl (those the image lacks)"
     fi
@@ -109,6 +125,7 @@ n=0
 for step in "${STEPS[@]}"; do
   IFS='|' read -r name limit command <<< "$step"
   n=$((n + 1))
+  wanted "$name" || continue
   file="$RESULTS/$(printf '%02d' "$n")-$name.txt"
   left=$((BUDGET_S - (SECONDS - start)))
   if [ "$left" -lt 10 ]; then

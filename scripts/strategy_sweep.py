@@ -7,7 +7,10 @@ e3nn's FullyConnectedTensorProduct with multi-channel inputs on both sides, the 
 harmonics as the second input (NequIP/MACE skip and self-interaction), MACE's ``uvu`` convolution
 with per-edge weights, and the channel-wise ``uuu`` product.
 
-    .venv/bin/python scripts/strategy_sweep.py [--rows 1000] [--lmax 3] [--rounds 15]
+    .venv/bin/python scripts/strategy_sweep.py [--rows 1000] [--lmax 3] [--rounds 15] [--device cuda]
+
+On a GPU every timed call ends with a device synchronization (``scripts/device_check.sh`` runs this
+there as its ``sweep-torch`` step).
 
 Ratios are what to read: on a shared machine absolute times drift, interleaving makes them drift
 alike for every column.
@@ -57,42 +60,59 @@ def main() -> None:
     parser.add_argument("--lmax", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--only", default="", help="only the shapes whose name contains this text")
+    parser.add_argument("--device", default="cpu", help="torch device to run on (default cpu)")
     args = parser.parse_args()
     if args.rows < 1 or args.lmax < 1 or args.rounds < 1:
         parser.error("--rows, --lmax and --rounds must be positive")
     torch.manual_seed(0)
+    device = torch.device(args.device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     strategies = [s for s in STRATEGIES["cgtp"] if s != "auto"]
     print(f"speedup over e3nn (forward / forward+backward), {args.rows} rows, float32, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads")
+          f"{torch.get_num_threads()} threads, device {device}")
     print(f"{'shape':16s} " + " ".join(f"{s:>11s}" for s in strategies) + "   fastest  auto")
     for name, e3nn_module in shapes(args.lmax):
         if args.only not in name:
             continue
-        x = torch.randn(args.rows, e3nn_module.irreps_in1.dim, requires_grad=True)
-        y = torch.randn(args.rows, e3nn_module.irreps_in2.dim)
-        call = (x, y) if e3nn_module.internal_weights else (x, y, torch.randn(args.rows, e3nn_module.weight_numel))
+        e3nn_module = e3nn_module.to(device)
+        x = torch.randn(args.rows, e3nn_module.irreps_in1.dim, requires_grad=True, device=device)
+        y = torch.randn(args.rows, e3nn_module.irreps_in2.dim, device=device)
+        call = (x, y) if e3nn_module.internal_weights else (x, y, torch.randn(args.rows, e3nn_module.weight_numel, device=device))
         modules = {"e3nn": e3nn_module}
+        out_of_memory = set()
         for s in strategies:
             try:
-                modules[s] = tt.from_e3nn(e3nn_module, impl=s)
+                modules[s] = tt.from_e3nn(e3nn_module, impl=s).to(device)
             except ValueError:  # folded refuses what would not fit in memory
                 pass
         times = {(k, phase): [] for k in modules for phase in ("fwd", "fwd+bwd")}
         for _ in range(args.rounds + 2):  # the first two rounds warm up
-            for key, module in modules.items():
-                start = time.perf_counter()
-                with torch.no_grad():
-                    module(*call)
-                times[key, "fwd"].append(time.perf_counter() - start)
-                start = time.perf_counter()
-                module(*call).sum().backward()
-                times[key, "fwd+bwd"].append(time.perf_counter() - start)
-        median = {k: np.median(v[2:]) for k, v in times.items()}
+            for key, module in list(modules.items()):
+                try:
+                    start = time.perf_counter()
+                    with torch.no_grad():
+                        module(*call)
+                    sync()
+                    times[key, "fwd"].append(time.perf_counter() - start)
+                    start = time.perf_counter()
+                    module(*call).sum().backward()
+                    sync()
+                    times[key, "fwd+bwd"].append(time.perf_counter() - start)
+                except torch.OutOfMemoryError:  # fused at thousands of terms on a GPU: shown as "oom"
+                    del modules[key]
+                    out_of_memory.add(key)
+                    x.grad = None
+                    torch.cuda.empty_cache()
+        median = {(k, ph): np.median(v[2:]) for (k, ph), v in times.items() if k in modules}
         ratios = {(s, ph): median["e3nn", ph] / median[s, ph] for s in modules if s != "e3nn" for ph in ("fwd", "fwd+bwd")}
-        picked = resolve_strategy(tt.from_e3nn(e3nn_module)._tp.spec)
+        picked = resolve_strategy(tt.from_e3nn(e3nn_module)._tp.spec, device=device.type)
         fastest = max((s for s in modules if s != "e3nn"), key=lambda s: ratios[s, "fwd+bwd"])
-        cells = [f"{ratios[s, 'fwd']:5.2f}/{ratios[s, 'fwd+bwd']:<5.2f}" if s in modules else f"{'-':>11s}" for s in strategies]
+        cells = [f"{ratios[s, 'fwd']:5.2f}/{ratios[s, 'fwd+bwd']:<5.2f}" if s in modules
+                 else f"{'oom' if s in out_of_memory else '-':>11s}" for s in strategies]
         print(f"{name:16s} " + " ".join(cells) + f"   {fastest:7s}  {picked}", flush=True)
+        del modules, call, x, y
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
 
 
 if __name__ == "__main__":

@@ -358,6 +358,38 @@ def test_cuda_unavailable():
         TensorProduct(CGTP, device="cuda:0")
 
 
+def test_a_move_to_a_device_type_with_another_plan_generates_its_programs(monkeypatch):
+    """``auto`` is decided per device type: ``.to()`` across types generates the new plan's programs
+    (here "meta" is given its own rule, as "cuda" has on a GPU), and back again."""
+    import tpcore.plan as plan_module
+
+    spec = TensorProductSpec.cgtp(s2_irreps(1, mul=4), s2_irreps(1), s2_irreps(1, mul=4))
+    cpu_rule = plan_module.auto_strategy
+    monkeypatch.setattr(plan_module, "auto_strategy", lambda d, backend=None, device=None, **kw: "dense" if device == "meta" else cpu_rule(d, backend, device, **kw))
+    plan_module.lower.cache_clear()
+    try:
+        module = tpcore.build(spec, backend="torch")
+        first = module.strategy
+        assert first == "block"
+        x1, x2 = torch.randn(5, spec.irreps_in1.dim), torch.randn(5, spec.irreps_in2.dim)
+        expected = module(x1, x2)
+        state = {k: v.clone() for k, v in module.state_dict().items()}
+        module.to("meta")
+        assert module.strategy == "dense" and module.device.type == "meta"
+        assert module(x1.to("meta"), x2.to("meta")).shape == (5, spec.irreps_out.dim)
+        module.to_empty(device="cpu")  # a meta tensor has no data to copy back
+        assert module.strategy == first and module.plan.ops == plan_module.lower(module.spec, None, "cpu").ops
+        module.load_state_dict(state)
+        torch.testing.assert_close(module(x1, x2), expected)
+        module.double()  # same device type: the constants are recomputed, the programs kept
+        program = module.program_shared
+        module.to(torch.float32)
+        assert module.program_shared is program
+        torch.testing.assert_close(module(x1, x2), expected)
+    finally:
+        plan_module.lower.cache_clear()
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_forward_and_device_mismatch():
     tp = build(GTP, "fft", device="cuda")

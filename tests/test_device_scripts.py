@@ -21,7 +21,16 @@ def test_dry_run_lists_every_step_on_the_device():
     for backend in ("torch", "jax"):
         assert f"-m tpcore.cli compare --device cuda --backends {backend} --quick --batch 3000 --out /tmp/results/compare-{backend}.md" in out
     steps = [line.split("]")[0].lstrip("[") for line in out.splitlines() if line.startswith("[")]
-    assert steps == ["install", "versions", "backends", "check-torch", "compare-torch", "check-cupy", "compare-jax", "check-jax"]
+    assert steps == ["install", "versions", "backends", "check-torch", "compare-torch", "check-cupy", "compare-jax", "check-jax", "sweep-torch"]
+    assert "scripts/strategy_sweep.py --device cuda --rows 3000 --lmax 2" in out
+
+
+def test_only_runs_the_named_steps_after_install_and_versions():
+    out = run("scripts/device_check.sh", "--dry-run", "--only", "sweep-torch,check-cupy", SWEEP_ARGS="--rows 10 --lmax 1").stdout
+    steps = [line.split("]")[0].lstrip("[") for line in out.splitlines() if line.startswith("[")]
+    assert steps == ["install", "versions", "check-cupy", "sweep-torch"]
+    assert "strategy_sweep.py --device cuda --rows 10 --lmax 1" in out
+    assert run("scripts/device_check.sh", "--only").returncode == 2
 
 
 def test_device_and_full_change_the_commands():
@@ -31,7 +40,7 @@ def test_device_and_full_change_the_commands():
 
 def test_a_bad_argument_is_one_line_and_exit_2():
     result = run("scripts/device_check.sh", "--nope")
-    assert result.returncode == 2 and result.stderr.strip() == "device_check: unknown argument --nope (expected --dry-run or --full)"
+    assert result.returncode == 2 and result.stderr.strip() == "device_check: unknown argument --nope (expected --dry-run, --full or --only STEPS)"
 
 
 def test_the_scripts_parse():

@@ -9,7 +9,7 @@ from test_autodiff import assert_close, inputs, reference_grads, run
 from tpcore import TensorProductSpec
 from tpcore.autodiff import ProgramVJP, VJPOps
 from tpcore.irreps import s2_irreps
-from tpcore.cost import FUSED_AUTO_MAX_TERMS, fused_terms
+from tpcore.cost import FOLDED_AUTO_MAX_BYTES_CUDA, FUSED_AUTO_MAX_TERMS, FUSED_AUTO_MAX_TERMS_CUDA, folded_bytes, fused_terms
 from tpcore.descriptor import describe
 from tpcore.plan import STRATEGIES, lower, resolve_strategy
 from tpcore.program import resolve
@@ -35,6 +35,37 @@ def test_auto_reads_the_shape_of_the_descriptor():
     both = TensorProductSpec.cgtp(s2_irreps(2, mul=8), s2_irreps(2, mul=8), s2_irreps(2, mul=8))
     assert resolve_strategy(both) == "dense"
     assert lower(both).strategy == lower(both, "auto").strategy == "dense"
+
+
+def convolution(L: int, mul: int) -> TensorProductSpec:
+    from tpcore.report.workloads import convolution_spec
+
+    return convolution_spec(mul, L)
+
+
+def test_auto_on_a_gpu_takes_fused_further_then_folded():
+    """The rule measured on an H200 (tpcore.cost.auto_strategy): launches dominate there."""
+    conv = convolution(3, 128)  # MACE's convolution: no w output, 17152 terms
+    d = describe(conv)
+    assert FUSED_AUTO_MAX_TERMS < fused_terms(d) <= FUSED_AUTO_MAX_TERMS_CUDA
+    assert resolve_strategy(conv) == "block" and resolve_strategy(conv, device="cuda") == "fused"
+    both = TensorProductSpec.cgtp(s2_irreps(2, mul=16), s2_irreps(2, mul=16), s2_irreps(2, mul=16))  # w outputs
+    assert folded_bytes(describe(both)) <= FOLDED_AUTO_MAX_BYTES_CUDA
+    assert resolve_strategy(both, device="cuda") == "folded" and resolve_strategy(both) == "dense"
+    # folded cannot fold per-sample weights: its plan's other program is auto's block there
+    plan = lower(both, None, "cuda")
+    assert plan.strategy == "folded"
+    assert [op.kind for op in plan.program(per_sample=True)] == [op.kind for op in lower(both, "block").ops]
+    big = TensorProductSpec.cgtp(s2_irreps(3, mul=16), s2_irreps(3, mul=16), s2_irreps(3, mul=16))
+    assert folded_bytes(describe(big)) > FOLDED_AUTO_MAX_BYTES_CUDA and resolve_strategy(big, device="cuda") == "block"
+    assert resolve_strategy(conv, backend="jax", device="cuda") == "block"  # jax's rule is its own
+
+
+def test_auto_on_a_gpu_keeps_folded_within_the_plans_limit(monkeypatch):
+    both = TensorProductSpec.cgtp(s2_irreps(1, mul=8), s2_irreps(1, mul=8), s2_irreps(1, mul=8))
+    assert resolve_strategy(both, device="cuda") == "folded"
+    monkeypatch.setenv("TPCORE_FOLDED_MAX_BYTES", str(folded_bytes(describe(both)) - 1))
+    assert resolve_strategy(both, device="cuda") == "block"
 
 
 def test_explicit_strategies_are_kept_and_unknown_ones_rejected():

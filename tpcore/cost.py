@@ -85,17 +85,21 @@ def flops(d: Descriptor) -> dict[str, int]:
     return channelwise_flops(spec.variant, spec.irreps_in1, spec.irreps_in2, spec.irreps_out, spec.channels)
 
 
-#: ``auto`` takes ``fused`` up to this many terms (:func:`fused_terms`)
-FUSED_AUTO_MAX_TERMS = 1024
+def auto_strategy(
+    d: Descriptor, backend: str | None = None, device: str | None = None, *,
+    per_sample: bool = False, folded_limit: int | None = None,
+) -> str:  # fmt: skip
+    """The cgtp strategy ``auto`` runs for a descriptor, by its shape, the backend and the device type.
 
+    ``device`` is the type of device that runs it (``"cpu"``, the default, or ``"cuda"``);
+    ``per_sample`` asks for the program of per-sample weights, which ``folded`` cannot fold;
+    ``folded_limit`` caps :func:`folded_bytes` where the rule may take ``folded`` (the plan's limit,
+    :func:`tpcore.plan.folded_max_bytes`).
 
-def auto_strategy(d: Descriptor, backend: str | None = None) -> str:
-    """The cgtp strategy ``auto`` runs for a descriptor, by its shape (and the backend that runs it).
-
-    Measured forward+backward against e3nn in torch on one CPU thread, 1000 rows, on e3nn's fully
-    connected layer (8, 16, 32 channels on both inputs; 16 channels with the edge harmonics), MACE's
-    convolution (16, 32, 128 channels, per-edge weights) and the channel-wise ``uuu`` product at
-    L = 1..3 (``scripts/strategy_sweep.py``, table in docs/benchmarks.md):
+    On a CPU, measured forward+backward against e3nn in torch on one thread, 1000 rows, on e3nn's
+    fully connected layer (8, 16, 32 channels on both inputs; 16 channels with the edge harmonics),
+    MACE's convolution (16, 32, 128 channels, per-edge weights) and the channel-wise ``uuu`` product
+    at L = 1..3 (``scripts/strategy_sweep.py``, table in docs/benchmarks.md):
 
     - ``fused`` was the fastest wherever it has at most about a thousand terms and no path mixes
       channels into every output channel (every ``uuu``, MACE's convolution at 16 channels to L = 2,
@@ -110,19 +114,57 @@ def auto_strategy(d: Descriptor, backend: str | None = None) -> str:
       8 to 32 channels, below 1x at L = 2; ``block`` was at the other two, within 1.5x): its per-path
       contractions run as large GEMMs in the order of least FLOPs.
 
-    ``folded`` and ``sparse`` were never the fastest on these shapes: they run when asked for.
+    ``folded`` and ``sparse`` were never the fastest on these shapes on a CPU.
 
     On ``backend="jax"`` the rule takes no ``fused``: XLA's CPU gathers and scatter-adds made it
     0.2-0.6x e3nn-jax forward+backward where torch ran it at 1.3-2.5x (uuu at L = 2, 3, MACE's
     convolution at 16 channels L = 2, the full product at L = 3), below ``dense`` and ``block``
     (0.6-1.3x) on each.
+
+    On ``device="cuda"`` (measured the same way in torch on an H200, 3000 rows, where every call is
+    a few kernel launches and the launches dominate):
+
+    - ``fused`` (7 kernels whatever the paths) was the fastest on every convolution and ``uuu``
+      shape, up to 17000 terms (MACE's convolution at 128 channels, L = 3: 1.4x e3nn, ``block``
+      0.9x; 2.3-4.3x below that), so up to :data:`FUSED_AUTO_MAX_TERMS_CUDA` without ``w`` outputs;
+    - then ``folded`` (one GEMM of the outer product ``x1 (x) x2`` with the folded weights) up to
+      :data:`FOLDED_AUTO_MAX_BYTES_CUDA`: 2.1-9.2x e3nn on the fully connected layers up to 31 MiB;
+      2.1x at 161 MiB where ``block`` was 1.9x, and 0.66x at 245 MiB where ``block`` was 1.3x;
+    - else ``block`` (1.1-1.9x), never ``dense`` (0.7-0.9x: a chain of launches per path).
     """
-    few_terms = fused_terms(d) <= FUSED_AUTO_MAX_TERMS and all(p.connection.output != "w" for p in d.paths)
-    if few_terms and backend != "jax":
+    no_w_output = all(p.connection.output != "w" for p in d.paths)
+    if device == "cuda" and backend != "jax":
+        if no_w_output and fused_terms(d) <= FUSED_AUTO_MAX_TERMS_CUDA:
+            return "fused"
+        limit = FOLDED_AUTO_MAX_BYTES_CUDA if folded_limit is None else min(folded_limit, FOLDED_AUTO_MAX_BYTES_CUDA)
+        return "folded" if not per_sample and folded_bytes(d) <= limit else "block"
+    if no_w_output and fused_terms(d) <= FUSED_AUTO_MAX_TERMS and backend != "jax":
         return "fused"
     if all(p.seg2.mul == 1 for p in d.paths):
         return "block"
     return "dense"
+
+
+#: ``auto`` takes ``fused`` up to this many terms (:func:`fused_terms`) on a CPU
+FUSED_AUTO_MAX_TERMS = 1024
+#: ... and up to this many on a CUDA device
+FUSED_AUTO_MAX_TERMS_CUDA = 20_000
+#: ``auto`` on a CUDA device takes ``folded`` up to this many bytes of :func:`folded_bytes`
+FOLDED_AUTO_MAX_BYTES_CUDA = 128 * 2**20
+
+
+def folded_bytes(d: Descriptor) -> int:
+    """Bytes the ``folded`` strategy allocates besides the batch, estimated before allocating.
+
+    Its dense ``(dim1 * dim2, dim_out)`` matrix in float64, once as the constant part of the paths
+    without weights and once more as the matrix rebuilt from the weights on each call; and for
+    every nonzero CG entry of a weighted path times its channel triples ``(u, v, w)``, the weight
+    index, the target position and the CG value (8 bytes each) of the scatter.
+    """
+    dense = 8 * int(np.prod(d.dims))
+    weighted = d.weighted_paths
+    scatter = sum(24 * p.coupling.nnz * p.triples for p in weighted)
+    return dense * ((len(weighted) < len(d.paths)) + bool(weighted)) + scatter
 
 
 def fused_terms(d: Descriptor) -> int:
@@ -204,4 +246,4 @@ def _folded_bytes(d: Descriptor, per_sample: int, itemsize: int) -> int:
     return values + (constant if len(weighted) < len(d.paths) else 0) + (per_sample if weighted else 0)
 
 
-__all__ = ["FUSED_AUTO_MAX_TERMS", "MODEL_STRATEGIES", "auto_strategy", "channelwise_flops", "coefficient_bytes", "flops", "fused_terms", "per_call_flops"]
+__all__ = ["FOLDED_AUTO_MAX_BYTES_CUDA", "FUSED_AUTO_MAX_TERMS", "FUSED_AUTO_MAX_TERMS_CUDA", "MODEL_STRATEGIES", "auto_strategy", "channelwise_flops", "coefficient_bytes", "flops", "folded_bytes", "fused_terms", "per_call_flops"]

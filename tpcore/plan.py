@@ -34,12 +34,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
-from math import prod
 from typing import Any, Mapping
 
 import numpy as np
 
-from tpcore import so3
+from tpcore import cost, so3
 from tpcore.cgtp_paths import MODES, channel_pairs, channel_triples, pair_count
 from tpcore.coefficients import gtp_from_fourier, mtp_basis, mtp_degree
 from tpcore.cost import auto_strategy
@@ -131,27 +130,31 @@ def check_strategy(variant: str, strategy: str | None) -> str:
     return strategy
 
 
-def resolve_strategy(spec: TensorProductSpec, strategy: str | None = None, backend: str | None = None) -> str:
+def resolve_strategy(spec: TensorProductSpec, strategy: str | None = None, backend: str | None = None, device: str | None = None) -> str:
     """The strategy :func:`lower` uses: ``strategy`` checked, with cgtp's ``auto`` (the default) decided.
 
     ``auto`` reads the descriptor's shape (:func:`tpcore.cost.auto_strategy`): ``fused`` for few
     coupled terms without fully connected outputs, ``block`` when the second input has one channel
     per block (edge harmonics: MACE's convolution, the fully connected layer with spherical
     harmonics), ``dense`` for multi-channel inputs on both sides; ``backend`` names the backend that
-    will run it, where the measured rule differs (jax takes no ``fused``).
+    will run it and ``device`` the type of its device (``"cpu"`` or ``"cuda"``), where the measured
+    rule differs (jax takes no ``fused``; a GPU takes ``fused`` further, then ``folded``).
     """
     strategy = check_strategy(spec.variant, strategy)
-    return auto_strategy(describe(spec), backend) if strategy == "auto" else strategy
+    if strategy != "auto":
+        return strategy
+    return auto_strategy(describe(spec), backend, device, folded_limit=folded_max_bytes())
 
 
 @lru_cache(maxsize=256)
-def lower(spec: TensorProductSpec, strategy: str | None = None) -> Plan:
+def lower(spec: TensorProductSpec, strategy: str | None = None, device: str | None = None) -> Plan:
     """The plan of ``spec`` with the given strategy (default: the variant's first, resolved).
 
-    ``Plan.strategy`` is the strategy used (``auto`` resolved). ``folded`` cannot fold one weight
-    vector per row: its plan's program for per-sample weights is the one ``auto`` picks for them.
+    ``Plan.strategy`` is the strategy used (``auto`` resolved for the device type ``device``,
+    ``"cpu"`` by default). ``folded`` cannot fold one weight vector per row: its plan's program for
+    per-sample weights is the one ``auto`` picks for them on that device.
     """
-    strategy = resolve_strategy(spec, strategy)
+    strategy = resolve_strategy(spec, strategy, device=device)
     if strategy == "folded":
         check_folded_size(spec)
     d = describe(spec)
@@ -163,7 +166,7 @@ def lower(spec: TensorProductSpec, strategy: str | None = None) -> Plan:
         _CGTP_LOWERINGS[strategy](d, b)
         if strategy == "folded" and d.weight_numel:
             per_sample = _Builder(consts=b.consts, prefix="per_sample_")
-            _CGTP_LOWERINGS[auto_strategy(d)](d, per_sample)
+            _CGTP_LOWERINGS[auto_strategy(d, device=device, per_sample=True)](d, per_sample)
             per_sample_ops = tuple(per_sample.ops)
     else:
         _lower_channelwise(d, strategy, b)
@@ -188,18 +191,8 @@ def folded_max_bytes() -> int:
 
 
 def folded_bytes(spec: TensorProductSpec) -> int:
-    """Bytes the ``folded`` strategy allocates besides the batch, estimated before allocating.
-
-    Its dense ``(dim1 * dim2, dim_out)`` matrix in float64, once as the constant part of the paths
-    without weights and once more as the matrix rebuilt from the weights on each call; and for
-    every nonzero CG entry of a weighted path times its channel triples ``(u, v, w)``, the weight
-    index, the target position and the CG value (8 bytes each) of the scatter.
-    """
-    d = describe(spec)
-    dense = 8 * prod(d.dims)
-    weighted = d.weighted_paths
-    scatter = sum(24 * p.coupling.nnz * p.triples for p in weighted)
-    return dense * ((len(weighted) < len(d.paths)) + bool(weighted)) + scatter
+    """Bytes the ``folded`` strategy allocates besides the batch (:func:`tpcore.cost.folded_bytes`)."""
+    return cost.folded_bytes(describe(spec))
 
 
 def check_folded_size(spec: TensorProductSpec) -> None:

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.fx
 
+from tpcore.contraction import Operand, PairwiseForm, pairwise_form
 from tpcore.plan import Plan
 from tpcore.program import CONST_PREFIX, Program, Statement, const_identifier, resolve
 
@@ -65,6 +66,7 @@ class _Emitter:
         x1, x2, w = g.placeholder("x1"), g.placeholder("x2"), g.placeholder("w")
         self.values: dict = {"x1": x1, "x2": x2, "w": w}
         self.Z = g.call_method("size", (x1, 0))
+        self._batch_multiples: dict = {}  # n -> the node Z * n
         for ident in program.consts:
             node = g.get_attr(ident)
             if ident in program.complex:
@@ -140,8 +142,42 @@ class _Emitter:
         return self._method("reshape", self._method("index_add", zeros, -1, target, terms), lead + shape)
 
     def _einsum(self, s, p, *args):
-        # pairwise already (tpcore.program): torch would search a contraction order on every call
-        return self._product(s, lambda operands: self._call(torch.einsum, p.equation, list(operands)), args)
+        # pairwise already (tpcore.program); laid out once as a matmul (tpcore.contraction): einsum
+        # would parse its equation and plan its permutes on every call. Complex products stay
+        # einsums: TorchScript's autodiff of a complex matmul of permuted operands gave wrong
+        # gradients (s2grid's FFT products).
+        form = pairwise_form(p.equation, [self.program.shapes[a] for a in s.args])
+        if form is None or any(a in self.program.complex for a in s.args):
+            return self._product(s, lambda operands: self._call(torch.einsum, p.equation, list(operands)), args)
+        return self._product(s, lambda operands: self._pairwise(form, *operands), args)
+
+    def _pairwise(self, form: PairwiseForm, a, b):
+        a, b = self._lay_out(a, form.a), self._lay_out(b, form.b)
+        out = self._call(torch.matmul if form.product == "matmul" else operator.mul, a, b)
+        if form.shape is not None:
+            out = self._method("reshape", out, self._sizes(form.shape))
+        return out if form.perm is None else self._method("permute", out, list(form.perm))
+
+    def _lay_out(self, x, operand: Operand):
+        if operand.summed:
+            x = self._method("sum", x, list(operand.summed))
+        if operand.perm is not None:
+            x = self._method("permute", x, list(operand.perm))
+        return x if operand.shape is None else self._method("reshape", x, self._sizes(operand.shape))
+
+    def _sizes(self, shape) -> list:
+        """Reshape sizes of a :mod:`tpcore.contraction` shape: ``(None, n)`` is the batch times ``n``."""
+        sizes = []
+        for size in shape:
+            if size[0] is not None:
+                sizes.append(size[0])
+            elif size[1] == 1:
+                sizes.append(self.Z)
+            else:
+                if size[1] not in self._batch_multiples:
+                    self._batch_multiples[size[1]] = self._call(operator.mul, self.Z, size[1])
+                sizes.append(self._batch_multiples[size[1]])
+        return sizes
 
     def _matmul(self, s, p, x, matrix):
         return self._product(s, lambda operands: self._call(torch.matmul, *operands), (x, matrix))

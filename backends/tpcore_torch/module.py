@@ -55,19 +55,14 @@ class TensorProduct(torch.nn.Module):
 
     def __init__(self, spec: TensorProductSpec, *, strategy: str | None = None, device=None, dtype="float32"):
         super().__init__()
-        plan = lower(spec, strategy)
         self.spec = spec
-        self._strategy = plan.strategy
+        self._requested_strategy = strategy
         self.weight_numel = spec.weight_numel
         self.dim_in1, self.dim_in2, self.dim_out = spec.irreps_in1.dim, spec.irreps_in2.dim, spec.irreps_out.dim
         dtype, device = torch_dtype(dtype), torch_device(device)
         # An empty buffer that carries the module's dtype and device through .to().
         self.register_buffer("_anchor", torch.zeros(0, dtype=dtype, device=device), persistent=False)
-        constants = torch.nn.Module()
-        for name, value in plan.consts.items():
-            constants.register_buffer(buffer_name(name), constant_tensor(value, dtype, device), persistent=False)
-        self.program_shared = compile_plan(plan, False, constants)
-        self.program_per_sample = compile_plan(plan, True, constants) if spec.weight_numel else self.program_shared
+        self._generate_programs(dtype, device)
         if spec.weight_numel > 0:
             self.weight = torch.nn.Parameter(torch.randn(spec.weight_numel, dtype=dtype, device=device))
         else:
@@ -75,17 +70,36 @@ class TensorProduct(torch.nn.Module):
         self.register_state_dict_post_hook(_drop_program_constants)
         self.register_load_state_dict_pre_hook(_match_program_constants)
 
+    def _generate_programs(self, dtype: torch.dtype, device: torch.device) -> None:
+        """The two programs, generated from the plan for ``device``'s type (``auto`` is measured
+        per device type: :func:`tpcore.cost.auto_strategy`), with their coefficient buffers."""
+        plan = lower(self.spec, self._requested_strategy, device.type)
+        self._strategy, self._plan_device = plan.strategy, device.type
+        constants = torch.nn.Module()
+        for name, value in plan.consts.items():
+            constants.register_buffer(buffer_name(name), constant_tensor(value, dtype, device), persistent=False)
+        self.program_shared = compile_plan(plan, False, constants)
+        self.program_per_sample = compile_plan(plan, True, constants) if self.spec.weight_numel else self.program_shared
+
     def _apply(self, fn, recurse=True):
         # Module.to/.double()/.float()/.cuda() all come here. A dtype change recomputes the
         # coefficients from float64 instead of casting them, so a module built in float32 and
-        # moved to float64 is as accurate as one built in float64.
+        # moved to float64 is as accurate as one built in float64. A move to another type of
+        # device whose plan differs (``auto`` on a GPU) generates that plan's programs.
         before = self._anchor.dtype
         target = fn(self._anchor).dtype
         if target != before:
             torch_dtype(target)  # only float32/float64; raise before any state changes
         super()._apply(fn, recurse)
-        if self._anchor.dtype != before:
-            self._set_constants(self._anchor.dtype, self._anchor.device)
+        dtype, device = self._anchor.dtype, self._anchor.device
+        if device.type != self._plan_device:
+            old, new = self.plan, lower(self.spec, self._requested_strategy, device.type)
+            if (new.ops, new.per_sample_ops) != (old.ops, old.per_sample_ops):
+                self._generate_programs(dtype, device)
+                return self
+            self._plan_device = device.type
+        if dtype != before:
+            self._set_constants(dtype, device)
         return self
 
     def __setstate__(self, state):
@@ -110,8 +124,8 @@ class TensorProduct(torch.nn.Module):
 
     @property
     def plan(self):
-        """The lowered plan the programs were generated from (cached by spec and strategy)."""
-        return lower(self.spec, self._strategy)
+        """The lowered plan the programs were generated from (cached by spec, strategy and device type)."""
+        return lower(self.spec, self._requested_strategy, self._plan_device)
 
     @property
     def strategy(self) -> str:
