@@ -9,8 +9,8 @@
 #   backends  tpcore backends
 #   check-*   tpcore check --device cuda for torch, jax, cupy (the quick catalogue)
 #   compare-* tpcore compare --device cuda, torch (e3nn and cuEquivariance) and jax (e3nn-jax)
-#   sweep-torch scripts/strategy_sweep.py on the device: every cgtp strategy against e3nn (what
-#             `auto` should pick there)
+#   sweep-*   scripts/strategy_sweep.py on the device, torch and jax: every cgtp strategy against
+#             e3nn / e3nn-jax (what `auto` should pick there)
 # summary.txt lists every step with its exit status and seconds. A failing step does not stop the
 # others. The default (quick) run bounds each step by what is left of 470 s and skips steps once it is spent.
 #
@@ -43,11 +43,11 @@ if [ "$QUICK" = 1 ]; then
   # GPU calls cost little; a larger batch shows the kernels rather than the launch overhead
   COMPARE=(--quick --batch 3000)  # L = 1, 2
   CHECK=()
-  SWEEP=(--rows 3000 --lmax 2 --rounds 7)
+  SWEEP=(--rows 3000 --lmax 2 --rounds 5 --seconds 2)
 else
   COMPARE=(--batch 3000)
   CHECK=(--full)
-  SWEEP=(--rows 3000 --lmax 4 --rounds 15)
+  SWEEP=(--rows 3000 --lmax 4 --rounds 7)
   BUDGET_S=100000
 fi
 # COMPARE_ARGS replaces the compare options (a tiny run on a CPU tests this script: DEVICE=cpu)
@@ -67,7 +67,8 @@ STEPS=(  # the most telling first: jax's checks compile the most and come last
   "check-cupy|60|${TPCORE[*]} check --device $DEVICE --backend cupy ${CHECK[*]}"
   "compare-jax|120|${TPCORE[*]} compare --device $DEVICE --backends jax ${COMPARE[*]} --out $RESULTS/compare-jax.md"
   "check-jax|120|${TPCORE[*]} check --device $DEVICE --backend jax ${CHECK[*]}"
-  "sweep-torch|150|$PY scripts/strategy_sweep.py --device $DEVICE ${SWEEP[*]}"
+  "sweep-torch|150|$PY scripts/strategy_sweep.py --backend torch --device $DEVICE ${SWEEP[*]}"
+  "sweep-jax|150|$PY scripts/strategy_sweep.py --backend jax --device $DEVICE ${SWEEP[*]}"
 )
 
 wanted() {  # whether --only (if given) names the step

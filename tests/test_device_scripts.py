@@ -21,15 +21,16 @@ def test_dry_run_lists_every_step_on_the_device():
     for backend in ("torch", "jax"):
         assert f"-m tpcore.cli compare --device cuda --backends {backend} --quick --batch 3000 --out /tmp/results/compare-{backend}.md" in out
     steps = [line.split("]")[0].lstrip("[") for line in out.splitlines() if line.startswith("[")]
-    assert steps == ["install", "versions", "backends", "check-torch", "compare-torch", "check-cupy", "compare-jax", "check-jax", "sweep-torch"]
-    assert "scripts/strategy_sweep.py --device cuda --rows 3000 --lmax 2" in out
+    assert steps == ["install", "versions", "backends", "check-torch", "compare-torch", "check-cupy", "compare-jax", "check-jax", "sweep-torch", "sweep-jax"]
+    for backend in ("torch", "jax"):
+        assert f"scripts/strategy_sweep.py --backend {backend} --device cuda --rows 3000 --lmax 2" in out
 
 
 def test_only_runs_the_named_steps_after_install_and_versions():
     out = run("scripts/device_check.sh", "--dry-run", "--only", "sweep-torch,check-cupy", SWEEP_ARGS="--rows 10 --lmax 1").stdout
     steps = [line.split("]")[0].lstrip("[") for line in out.splitlines() if line.startswith("[")]
     assert steps == ["install", "versions", "check-cupy", "sweep-torch"]
-    assert "strategy_sweep.py --device cuda --rows 10 --lmax 1" in out
+    assert "strategy_sweep.py --backend torch --device cuda --rows 10 --lmax 1" in out
     assert run("scripts/device_check.sh", "--only").returncode == 2
 
 

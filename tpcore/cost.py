@@ -121,16 +121,20 @@ def auto_strategy(
     convolution at 16 channels L = 2, the full product at L = 3), below ``dense`` and ``block``
     (0.6-1.3x) on each.
 
-    On ``device="cuda"`` (measured the same way in torch on an H200, 3000 rows, where every call is
-    a few kernel launches and the launches dominate):
+    On ``device="cuda"`` (measured the same way in torch on an H200, 3000 rows, on the shapes of
+    ``tpcore compare``, where every call is a few kernel launches and the launches dominate):
 
-    - ``fused`` (7 kernels whatever the paths) was the fastest on every convolution and ``uuu``
-      shape, up to 17000 terms (MACE's convolution at 128 channels, L = 3: 1.4x e3nn, ``block``
-      0.9x; 2.3-4.3x below that), so up to :data:`FUSED_AUTO_MAX_TERMS_CUDA` without ``w`` outputs;
+    - ``fused`` (7 kernels whatever the paths) was the fastest or within 1.25x of it on every
+      convolution, ``uuu`` and full-product shape, up to 17000 terms (MACE's convolution at 128
+      channels, L = 3: 2.1x e3nn, ``block`` 0.85x), so up to :data:`FUSED_AUTO_MAX_TERMS_CUDA`
+      without ``w`` outputs;
     - then ``folded`` (one GEMM of the outer product ``x1 (x) x2`` with the folded weights) up to
-      :data:`FOLDED_AUTO_MAX_BYTES_CUDA`: 2.1-9.2x e3nn on the fully connected layers up to 31 MiB;
-      2.1x at 161 MiB where ``block`` was 1.9x, and 0.66x at 245 MiB where ``block`` was 1.3x;
-    - else ``block`` (1.1-1.9x), never ``dense`` (0.7-0.9x: a chain of launches per path).
+      :data:`FOLDED_AUTO_MAX_BYTES_CUDA`: 2.7-8.9x e3nn on the fully connected layers up to 31 MiB;
+      1.9x at 161 MiB where ``block`` was 1.7x, and 0.8x at 245 MiB where ``block`` was 1.4x;
+    - else ``block`` (1.4-1.7x), never ``dense`` (0.7-1.3x: a chain of launches per path).
+
+    jax keeps its CPU rule on a GPU: there ``fused`` ran 0.01-0.96x e3nn-jax and ``folded``
+    0.26-1.5x, where ``dense`` and ``block`` ran 0.6-1.4x.
     """
     no_w_output = all(p.connection.output != "w" for p in d.paths)
     if device == "cuda" and backend != "jax":
