@@ -12,8 +12,9 @@ the one ``auto`` picks for this backend and device type.
         [--lmin 1] [--lmax 3] [--rounds 7] [--seconds 4] [--only conv]
 
 Ratios are what to read: on a shared machine absolute times drift, interleaving makes them drift
-alike for every column. ``-``: the strategy refused the shape (``folded`` above its memory limit) or
-failed on it (out of the device's memory, shown as ``oom``). ``scripts/device_check.sh`` runs this
+alike for every column. ``-``: the strategy refused the shape (``folded`` above its memory limit);
+``oom``: it ran out of the device's memory; ``mem``: not run, its working memory would pass
+``--max-gib``. ``scripts/device_check.sh`` runs this
 on a GPU as its ``sweep-torch`` and ``sweep-jax`` steps.
 """
 
@@ -22,15 +23,31 @@ from __future__ import annotations
 import argparse
 import gc
 
+from tpcore.cost import fused_terms
+from tpcore.descriptor import describe
 from tpcore.plan import STRATEGIES, resolve_strategy
 from tpcore.report.timing import backend_device, interleaved, prepare
 from tpcore.report.workloads import SHAPES, peer_on
 
 
-def prepared_calls(backend: str, spec, shape, rows: int, device: str | None):
+def working_bytes(spec, strategy: str, rows: int) -> int:
+    """What a forward+backward of ``strategy`` keeps per call, roughly: ``fused``'s gathered terms
+    (four float32 arrays of ``rows x terms``), ``folded``'s outer product ``x1 (x) x2`` (two)."""
+    d = describe(spec)
+    if strategy == "fused":
+        return 16 * rows * fused_terms(d)
+    if strategy == "folded":
+        return 8 * rows * d.dims[0] * d.dims[1]
+    return 0
+
+
+def prepared_calls(backend: str, spec, shape, rows: int, device: str | None, max_bytes: float):
     """``{impl: Prepared or the reason it is missing}`` for every strategy and the peer."""
     out = {}
     for impl in [s for s in STRATEGIES["cgtp"] if s != "auto"] + [peer_on(backend)]:
+        if working_bytes(spec, impl, rows) > max_bytes:
+            out[impl] = "mem"  # would not fit (or would take minutes): not run
+            continue
         try:
             out[impl] = prepare(backend, spec, impl, rows, per_sample_weights=shape.per_sample_weights, device=device)
         except (NotImplementedError, ValueError) as exc:  # folded refuses what would not fit
@@ -53,6 +70,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds at least")
     parser.add_argument("--seconds", type=float, default=4.0, help="stop adding rounds after this many seconds per shape")
     parser.add_argument("--only", default="", help="only the shapes whose name contains this text")
+    parser.add_argument("--max-gib", type=float, default=2.0,
+                        help="skip a strategy whose working memory would exceed this (fused, folded; shown as mem)")
     args = parser.parse_args()
     if args.rows < 1 or args.lmin < 1 or args.lmax < args.lmin or args.rounds < 1 or args.seconds <= 0:
         parser.error("--rows, --lmin, --rounds and --seconds must be positive and --lmax at least --lmin")
@@ -68,7 +87,7 @@ def main() -> None:
             if args.only not in name or (device_type == "cpu" and L > shape.max_L_cpu):
                 continue
             spec = shape.spec(L)
-            prepared = prepared_calls(args.backend, spec, shape, args.rows, device)
+            prepared = prepared_calls(args.backend, spec, shape, args.rows, device, args.max_gib * 2**30)
             ready = {impl: p for impl, p in prepared.items() if not isinstance(p, str)}
             if peer not in ready:
                 print(f"{name} L{L}: no {peer} ({prepared[peer]})", flush=True)

@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from tpcore.contraction import PRODUCTS, apply_form, pairwise_form
+from tpcore.contraction import PRODUCTS, apply_form, pairwise_form, transposed_pays
 from tpcore.plan import STRATEGIES, lower
 from tpcore.program import resolve
 from tpcore.report.workloads import convolution_spec
@@ -85,3 +85,17 @@ def test_every_pairwise_statement_of_the_real_model_plans(strategy):
             np.testing.assert_allclose(apply_form(form, *values, np, 3), np.einsum(s.p.equation, *values), rtol=1e-12, atol=1e-12)
             checked += 1
     assert checked > 0
+
+
+def test_a_narrow_batched_product_is_computed_transposed():
+    """MACE's coupling at 128 channels, ``(128, 3) @ (3, 4)`` per edge, runs as ``(4, 3) @ (3, 128)``."""
+    shapes = [(None, 128, 3), (None, 1, 3, 4)]
+    form = pairwise_form("zui,zvik->zuvk", shapes)
+    assert form.product == "matmul_transposed"
+    rng = np.random.default_rng(3)
+    for batch in (0, 1, 6):
+        a, b = rng.normal(size=(batch, 128, 3)), rng.normal(size=(batch, 1, 3, 4))
+        np.testing.assert_allclose(apply_form(form, a, b, np, batch), np.einsum("zui,zvik->zuvk", a, b), rtol=1e-12, atol=1e-12)
+    assert pairwise_form("zui,zvik->zuvk", [(None, 8, 3), (None, 1, 3, 4)]) is None  # 8 rows: alike, einsum's
+    assert pairwise_form("zui,zvik->zuvk", [(None, 128, 3), (None, 4, 3, 4)]) is None  # 16 columns: alike
+    assert transposed_pays(128, 5, 1) and not transposed_pays(32, 5, 1) and not transposed_pays(128, 3, 16)

@@ -1,17 +1,25 @@
 """A pairwise einsum as one matrix product: the permutes and reshapes around it, decided once.
 
 ``einsum`` parses its equation and plans its permutes on every call (about 8 us of a 10 us call
-at batch 1 in torch, against 2 us for ``matmul``). A program's einsums are pairwise and their
-shapes known when it is built (:mod:`tpcore.program`), so :func:`pairwise_form` decides the
-layout once: each operand's labels split into batch (in both operands and the output), contracted
-(in both, not the output), left or right (in one operand and the output) and summed (in one operand
-only); the operands are summed over their own summed labels, permuted to ``(batch, left,
-contracted)`` and ``(batch, contracted, right)``, merged to two (or three) axes, multiplied, and the
-result split and permuted to the output's order. With nothing contracted (or only axes of size 1)
-the product is a broadcast multiply instead. A product batched over shared labels stays an einsum
-(:func:`pairwise_form` returns None): there einsum chooses among ``bmm`` and its own special cases,
-and a ``bmm`` of a hundred thousand tiny matrices took up to 4x its time on MACE's convolution.
-Steps that would not change anything are left out (``None``).
+at batch 1 in torch, against 2 us for ``matmul``), and lays a batched product out with its first
+operand on the left. A program's einsums are pairwise and their shapes known when it is built
+(:mod:`tpcore.program`), so :func:`pairwise_form` decides the layout once: each operand's labels
+split into batch (in both operands and the output), contracted (in both, not the output), left or
+right (in one operand and the output) and summed (in one operand only); the operands are summed
+over their own summed labels, permuted to ``(batch, left, contracted)`` and ``(batch, contracted,
+right)``, merged to two or three axes, multiplied, and the result split and permuted to the
+output's order. With nothing contracted (or only axes of size 1) the product is a broadcast
+multiply instead.
+
+A product batched over the rows is computed transposed, ``(b' a')``, where that pays: MKL's
+batched GEMM of ``(M, K) @ (K, N)`` with a narrow ``N`` (2-15 columns) and ``M >= 16`` rows ran
+2.4-6x slower than the same product as ``(N, K) @ (K, M)`` (1000 batches on one CPU thread; the
+coupling of MACE's convolution at 128 channels, ``(128, 3) @ (3, 4)`` per edge: 0.83 ms against
+0.11 ms), while at 16 columns or more, or under 16 rows, the two ran alike (:func:`transposed_pays`).
+Other batched products stay einsums (:func:`pairwise_form` returns None): einsum chooses among
+``bmm`` and its own special cases, and a ``bmm`` of a hundred thousand tiny matrices (a batch of
+rows times channels) took up to 4x its time on MACE's convolution. Steps that would not change
+anything are left out (``None``).
 
 Shapes use ``None`` for the batch axis, whose size is known only at call time: a merged size is
 then ``(None, n)``, the batch times ``n``.
@@ -33,8 +41,10 @@ class Operand:
     shape: tuple[Size, ...] | None
 
 
-#: how the laid-out operands multiply: ``matmul``, or ``multiply`` (broadcast, nothing contracted)
-PRODUCTS = ("matmul", "multiply")
+#: how the laid-out operands multiply: ``matmul`` (``a' @ b'``), ``matmul_transposed`` (``b' @ a'``,
+#: with ``a'`` laid out ``(batch, contracted, left)`` and ``b'`` ``(batch, right, contracted)``), or
+#: ``multiply`` (broadcast, nothing contracted)
+PRODUCTS = ("matmul", "matmul_transposed", "multiply")
 
 
 @dataclass(frozen=True)
@@ -44,7 +54,7 @@ class PairwiseForm:
     a: Operand
     b: Operand
     product: str
-    shape: tuple[Size, ...] | None  # the product split into batch, left and right axes
+    shape: tuple[Size, ...] | None  # the product split into batch, left and right axes (right, left transposed)
     perm: tuple[int, ...] | None
 
 
@@ -69,43 +79,58 @@ def pairwise_form(equation: str, shapes) -> PairwiseForm | None:
     left = [c for c in sa if c not in sb and c in output]
     right = [c for c in sb if c not in sa and c in output]
 
-    def operand(sub: str, order: list[str]) -> Operand:
+    def operand(sub: str, order: list[str], shape: tuple[Size, ...]) -> Operand:
         summed = tuple(k for k, c in enumerate(sub) if c not in order)
         kept = [c for c in sub if c in order]
         perm = tuple(kept.index(c) for c in order)
-        return Operand(summed, None if perm == tuple(range(len(perm))) else perm, None)
+        unchanged = tuple(_single(size[c]) for c in order)
+        return Operand(summed, None if perm == tuple(range(len(perm))) else perm, None if shape == unchanged else shape)
 
     def merged(*groups: list[str]) -> tuple[Size, ...]:
         return tuple(_merge([size[c] for c in group]) for group in groups)
 
-    a = operand(sa, batch + left + contracted)
-    b = operand(sb, batch + contracted + right)
-    singles = {c: _single(size[c]) for c in size}
-    n_left, n_right, n_contracted = (_merge([size[c] for c in group]) for group in (left, right, contracted))
+    n_contracted = _merge([size[c] for c in contracted])
+    order = batch + left + right  # of the product's axes
     if n_contracted == (1,):  # nothing contracted, or only axes of size 1: a broadcast multiply
         product = "multiply"
-        a_shape = merged(batch, left + contracted) + ((1,),)
-        b_shape = merged(batch) + ((1,),) + merged(contracted + right)
+        a = operand(sa, batch + left + contracted, merged(batch, left + contracted) + ((1,),))
+        b = operand(sb, batch + contracted + right, merged(batch) + ((1,),) + merged(contracted + right))
         product_shape = merged(batch, left, right)
     elif batch:
-        return None  # a batched matrix product: einsum picks among bmm and its own special cases
-    elif len(contracted) == 1 and a.perm is None:
+        if len(batch) > 1 or size[batch[0]] is not None:
+            return None  # batched over more than the rows: tiny matrices, einsum's own paths
+        (L,), (K,), (R,) = merged(left, contracted, right)
+        if not transposed_pays(L, K, R):
+            return None
+        product, order = "matmul_transposed", batch + right + left
+        a = operand(sa, batch + contracted + left, merged(batch, contracted, left))
+        b = operand(sb, batch + right + contracted, merged(batch, right, contracted))
+        product_shape = merged(batch, right, left)
+    elif len(contracted) == 1 and operand(sa, left + contracted, ()).perm is None:
         # (left..., K) @ (K, R): matmul folds a's leading axes into its rows, no reshape of a
         # (a permuted a would be expanded into a bmm of tiny matrices instead: 11x slower)
         product = "matmul"
-        a_shape, b_shape = tuple(singles[c] for c in left + contracted), merged(contracted, right)
-        product_shape = tuple(singles[c] for c in left) + merged(right)
+        a = operand(sa, left + contracted, tuple(_single(size[c]) for c in left + contracted))
+        b = operand(sb, contracted + right, merged(contracted, right))
+        product_shape = tuple(_single(size[c]) for c in left) + merged(right)
     else:
         product = "matmul"
-        a_shape, b_shape, product_shape = merged(left, contracted), merged(contracted, right), merged(left, right)
-    a = Operand(a.summed, a.perm, None if a_shape == tuple(singles[c] for c in batch + left + contracted) else a_shape)
-    b = Operand(b.summed, b.perm, None if b_shape == tuple(singles[c] for c in batch + contracted + right) else b_shape)
-    split = tuple(singles[c] for c in batch + left + right)
-    order = batch + left + right
+        a = operand(sa, left + contracted, merged(left, contracted))
+        b = operand(sb, contracted + right, merged(contracted, right))
+        product_shape = merged(left, right)
+    split = tuple(_single(size[c]) for c in order)
     perm = tuple(order.index(c) for c in output)
     return PairwiseForm(
         a, b, product, None if split == product_shape else split, None if perm == tuple(range(len(perm))) else perm
     )
+
+
+def transposed_pays(rows: int, inner: int, columns: int) -> bool:
+    """Whether a batched ``(rows, inner) @ (inner, columns)`` runs faster as its transpose
+    (measured with MKL on one CPU thread, 1000 batches: see the module's docstring)."""
+    if columns == 1:
+        return rows >= 128 and inner >= 5  # 8-9x there; 0.4-0.9x for fewer rows or a shorter inner axis
+    return 2 <= columns < 16 and rows >= 16
 
 
 def _single(n) -> Size:
@@ -135,10 +160,13 @@ def apply_form(form: PairwiseForm, a, b, xp, batch: int):
         return x if op.shape is None else xp.reshape(x, sizes(op.shape))
 
     a, b = lay(a, form.a), lay(b, form.b)
-    out = xp.matmul(a, b) if form.product == "matmul" else a * b
+    if form.product == "matmul":
+        out = xp.matmul(a, b)
+    else:
+        out = xp.matmul(b, a) if form.product == "matmul_transposed" else a * b
     if form.shape is not None:
         out = xp.reshape(out, sizes(form.shape))
     return out if form.perm is None else xp.transpose(out, form.perm)
 
 
-__all__ = ["PRODUCTS", "Operand", "PairwiseForm", "apply_form", "pairwise_form"]
+__all__ = ["PRODUCTS", "Operand", "PairwiseForm", "apply_form", "pairwise_form", "transposed_pays"]

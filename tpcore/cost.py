@@ -114,7 +114,15 @@ def auto_strategy(
       8 to 32 channels, below 1x at L = 2; ``block`` was at the other two, within 1.5x): its per-path
       contractions run as large GEMMs in the order of least FLOPs.
 
-    ``folded`` and ``sparse`` were never the fastest on these shapes on a CPU.
+    - ``folded`` (the weights folded into one dense matrix per call, one GEMM of ``x1 (x) x2``) was
+      the fastest on e3nn's fully connected layer with the edge harmonics at L = 1, 2 (1.9x and 1.3x
+      e3nn, where ``block`` was 1.05x and 0.97x; a second run of the tpcore-compare shapes after the
+      matmul layouts of :mod:`tpcore.contraction`), whose tables are at most 0.5 MiB, and within
+      0.87x of ``dense`` on the 8-channel one at L = 1 (0.4 MiB); from 2.5 MiB it lost (0.9x against
+      ``block``'s 1.2x at L = 3), so ``auto`` takes it for weighted products up to
+      :data:`FOLDED_AUTO_MAX_BYTES_CPU`, and not for per-sample weights, which cannot be folded.
+
+    ``sparse`` was never the fastest on these shapes on a CPU.
 
     On ``backend="jax"`` the rule takes no ``fused``: XLA's CPU gathers and scatter-adds made it
     0.2-0.6x e3nn-jax forward+backward where torch ran it at 1.3-2.5x (uuu at L = 2, 3, MACE's
@@ -144,6 +152,9 @@ def auto_strategy(
         return "folded" if not per_sample and folded_bytes(d) <= limit else "block"
     if no_w_output and fused_terms(d) <= FUSED_AUTO_MAX_TERMS and backend != "jax":
         return "fused"
+    limit = FOLDED_AUTO_MAX_BYTES_CPU if folded_limit is None else min(folded_limit, FOLDED_AUTO_MAX_BYTES_CPU)
+    if not per_sample and backend != "jax" and d.weighted_paths and folded_bytes(d) <= limit:
+        return "folded"
     if all(p.seg2.mul == 1 for p in d.paths):
         return "block"
     return "dense"
@@ -151,7 +162,9 @@ def auto_strategy(
 
 #: ``auto`` takes ``fused`` up to this many terms (:func:`fused_terms`) on a CPU
 FUSED_AUTO_MAX_TERMS = 1024
-#: ... and up to this many on a CUDA device
+#: ``auto`` on a CPU takes ``folded`` for weighted products up to this many bytes of :func:`folded_bytes`
+FOLDED_AUTO_MAX_BYTES_CPU = 2**20
+#: ``auto`` takes ``fused`` up to this many terms on a CUDA device
 FUSED_AUTO_MAX_TERMS_CUDA = 20_000
 #: ``auto`` on a CUDA device takes ``folded`` up to this many bytes of :func:`folded_bytes`
 FOLDED_AUTO_MAX_BYTES_CUDA = 128 * 2**20
@@ -226,7 +239,7 @@ def coefficient_bytes(d: Descriptor, itemsize: int = 8) -> dict[str, int]:
         # block stacks the same CG tensors per input pair; sparse keeps only the nonzero values
         tables = {"block": dense, "dense": dense, "sparse": sum(p.coupling.nnz for p in d.paths) * itemsize,
                   "fused": fused_terms(d) * itemsize}  # fmt: skip
-        return {"block": dense, "folded": _folded_bytes(d, tables[auto_strategy(d)], itemsize)} | tables
+        return {"block": dense, "folded": _folded_bytes(d, tables[auto_strategy(d, per_sample=True)], itemsize)} | tables
     d1, d2, dout = _dims(spec.irreps_in1, spec.irreps_in2, spec.irreps_out)
     L1, L2 = spec.irreps_in1.lmax, spec.irreps_in2.lmax
     if spec.variant == "s2grid":
@@ -250,4 +263,4 @@ def _folded_bytes(d: Descriptor, per_sample: int, itemsize: int) -> int:
     return values + (constant if len(weighted) < len(d.paths) else 0) + (per_sample if weighted else 0)
 
 
-__all__ = ["FOLDED_AUTO_MAX_BYTES_CUDA", "FUSED_AUTO_MAX_TERMS", "FUSED_AUTO_MAX_TERMS_CUDA", "MODEL_STRATEGIES", "auto_strategy", "channelwise_flops", "coefficient_bytes", "flops", "folded_bytes", "fused_terms", "per_call_flops"]
+__all__ = ["FOLDED_AUTO_MAX_BYTES_CPU", "FOLDED_AUTO_MAX_BYTES_CUDA", "FUSED_AUTO_MAX_TERMS", "FUSED_AUTO_MAX_TERMS_CUDA", "MODEL_STRATEGIES", "auto_strategy", "channelwise_flops", "coefficient_bytes", "flops", "folded_bytes", "fused_terms", "per_call_flops"]
