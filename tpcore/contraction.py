@@ -58,10 +58,11 @@ class PairwiseForm:
     perm: tuple[int, ...] | None
 
 
-def pairwise_form(equation: str, shapes) -> PairwiseForm | None:
+def pairwise_form(equation: str, shapes, min_rows: int = 16) -> PairwiseForm | None:
     """The layout of ``einsum(equation, a, b)`` as a matrix product, or None where einsum must stay
     (not two operands, a label repeated in an operand or absent from the inputs, sizes that
-    broadcast)."""
+    broadcast, a batched product that does not pay transposed). ``min_rows``: see
+    :func:`transposed_pays`."""
     inputs, output = equation.split("->")
     subs = inputs.split(",")
     if len(subs) != 2 or len(shapes) != 2 or any(len(s) != len(set(s)) for s in (*subs, output)):
@@ -100,7 +101,7 @@ def pairwise_form(equation: str, shapes) -> PairwiseForm | None:
         if len(batch) > 1 or size[batch[0]] is not None:
             return None  # batched over more than the rows: tiny matrices, einsum's own paths
         (L,), (K,), (R,) = merged(left, contracted, right)
-        if not transposed_pays(L, K, R):
+        if not transposed_pays(L, K, R, min_rows):
             return None
         product, order = "matmul_transposed", batch + right + left
         a = operand(sa, batch + contracted + left, merged(batch, contracted, left))
@@ -125,12 +126,17 @@ def pairwise_form(equation: str, shapes) -> PairwiseForm | None:
     )
 
 
-def transposed_pays(rows: int, inner: int, columns: int) -> bool:
+def transposed_pays(rows: int, inner: int, columns: int, min_rows: int = 16) -> bool:
     """Whether a batched ``(rows, inner) @ (inner, columns)`` runs faster as its transpose
-    (measured with MKL on one CPU thread, 1000 batches: see the module's docstring)."""
+    (measured with MKL on one CPU thread, 1000 batches: see the module's docstring).
+
+    ``min_rows`` is the fewest rows where it pays: 16 with MKL (torch); XLA's CPU dots (jax) ran 16
+    and 32 rows faster as given, forward and backward, and 128 rows 1.1-5x faster transposed, so
+    the generated array programs pass 128 (:data:`tpcore.program.TRANSPOSE_MIN_ROWS`).
+    """
     if columns == 1:
-        return rows >= 128 and inner >= 5  # 8-9x there; 0.4-0.9x for fewer rows or a shorter inner axis
-    return 2 <= columns < 16 and rows >= 16
+        return rows >= max(128, min_rows) and inner >= 5  # 8-9x there; 0.4-0.9x for fewer rows or a shorter inner axis
+    return 2 <= columns < 16 and rows >= min_rows
 
 
 def _single(n) -> Size:

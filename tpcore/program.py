@@ -9,7 +9,8 @@ inferred by propagating shapes through the ops. A :class:`Program` is a list of 
 :class:`Statement`\\ s.
 
 :func:`compile_function` emits a program as Python source for a numpy-like namespace (one
-straight-line assignment per statement, constants bound in a closure) and compiles it with
+straight-line assignment per statement, constants bound in a closure; an einsum that runs faster
+as a transposed batched matmul is emitted as that, :mod:`tpcore.contraction`) and compiles it with
 ``compile``/``exec`` once: a call runs that function and nothing else. The torch backend emits the
 same statements into a ``torch.fx`` graph, and :mod:`tpcore.autodiff` walks them in reverse.
 """
@@ -24,10 +25,15 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from tpcore.contraction import Operand, PairwiseForm, pairwise_form
 from tpcore.plan import Plan
 
 #: rows assumed when choosing the order of a multi-operand einsum's pairwise contractions
 ORDER_BATCH = 1024
+
+#: the fewest rows of a batched einsum that the generated programs compute transposed
+#: (:func:`tpcore.contraction.transposed_pays`; measured with XLA on one CPU thread)
+TRANSPOSE_MIN_ROWS = 128
 
 #: the identifier prefix of constants: ``c_`` + the plan's constant name, made an identifier
 CONST_PREFIX = "c_"
@@ -73,13 +79,23 @@ class Program:
         """The float64 (or complex, integer) host value of each constant identifier."""
         return {ident: self.plan.consts[name] for ident, name in self.consts.items()}
 
+    def _expression(self, s: Statement) -> str:
+        """The Python expression of one statement; an einsum that runs faster transposed
+        (:func:`tpcore.contraction.transposed_pays`) as that matmul."""
+        if s.kind == "einsum":
+            form = pairwise_form(s.p.equation, [self.shapes[a] for a in s.args], TRANSPOSE_MIN_ROWS)
+            if form is not None and form.product == "matmul_transposed":
+                return _transposed_matmul(form, *s.args)
+        return _EXPRESSIONS[s.kind](s)
+
     def source(self, name: str = "program", tape: bool = False) -> str:
         """Python source of ``make(ops, <constants>) -> name(x1, x2, w)``; see :func:`compile_function`."""
         lines = [f"def make({', '.join(['ops', *self.consts])}):"]
-        lines += [f"    {helper} = ops.{helper}" for helper in sorted({_HELPERS[s.kind] for s in self.statements if s.kind in _HELPERS})]
+        helpers = {_HELPERS[s.kind] for s in self.statements if s.kind in _HELPERS} | ({"matmul"} if any(s.kind == "einsum" for s in self.statements) else set())
+        lines += [f"    {helper} = ops.{helper}" for helper in sorted(helpers)]
         lines.append(f"    def {name}(x1, x2, w):")
         lines.append("        Z = x1.shape[0]")
-        lines += [f"        {s.out} = {_EXPRESSIONS[s.kind](s)}" for s in self.statements]
+        lines += [f"        {s.out} = {self._expression(s)}" for s in self.statements]
         if tape:
             lines.append(f"        return ({''.join(s.out + ', ' for s in self.statements)})")
         else:
@@ -275,6 +291,31 @@ def _weights(s):
 def _weight_take(s):
     lead = ":, " if s.shape and s.shape[0] is None else ""
     return f"{s.args[0]}[{lead}{s.args[1]}]"
+
+
+def _sizes(shape) -> str:
+    """A :mod:`tpcore.contraction` shape as reshape arguments (``(None, n)`` is ``Z * n``)."""
+    return ", ".join(str(n) if b is not None else ("Z" if n == 1 else f"Z * {n}") for b, n in ((size[0], size[-1]) for size in shape))
+
+
+def _laid_out(name: str, operand: Operand) -> str:
+    expression = name
+    if operand.summed:
+        expression += f".sum(axis={operand.summed!r})"
+    if operand.perm is not None:
+        expression += f".transpose({operand.perm!r})"
+    if operand.shape is not None:
+        expression += f".reshape({_sizes(operand.shape)})"
+    return expression
+
+
+def _transposed_matmul(form: PairwiseForm, a: str, b: str) -> str:
+    expression = f"matmul({_laid_out(b, form.b)}, {_laid_out(a, form.a)})"
+    if form.shape is not None:
+        expression += f".reshape({_sizes(form.shape)})"
+    if form.perm is not None:
+        expression += f".transpose({form.perm!r})"
+    return expression
 
 
 _EXPRESSIONS: dict[str, Callable[[Statement], str]] = {
