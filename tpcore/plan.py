@@ -134,9 +134,10 @@ def resolve_strategy(spec: TensorProductSpec, strategy: str | None = None, backe
     """The strategy :func:`lower` uses: ``strategy`` checked, with cgtp's ``auto`` (the default) decided.
 
     ``auto`` reads the descriptor's shape (:func:`tpcore.cost.auto_strategy`): ``fused`` for few
-    coupled terms without fully connected outputs, ``block`` when the second input has one channel
-    per block (edge harmonics: MACE's convolution, the fully connected layer with spherical
-    harmonics), ``dense`` for multi-channel inputs on both sides; ``backend`` names the backend that
+    coupled terms without fully connected outputs, ``folded`` for small weighted products,
+    ``block`` when the second input has one channel per block (edge harmonics: MACE's
+    convolution, the fully connected layer with spherical harmonics), ``dense`` for
+    multi-channel inputs on both sides; ``backend`` names the backend that
     will run it and ``device`` the type of its device (``"cpu"`` or ``"cuda"``), where the measured
     rule differs (jax takes no ``fused``; a GPU takes ``fused`` further, then ``folded``).
     """

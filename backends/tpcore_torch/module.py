@@ -105,6 +105,9 @@ class TensorProduct(torch.nn.Module):
     def __setstate__(self, state):
         # pickle, torch.load and deepcopy come here with the programs re-made from their code
         super().__setstate__(state)
+        # a module saved before plans depended on the device type ran the strategy it names, on a CPU's plan
+        self.__dict__.setdefault("_requested_strategy", self.__dict__.get("_strategy"))
+        self.__dict__.setdefault("_plan_device", "cpu")
         for program in (self.program_shared, self.program_per_sample):
             if isinstance(program, torch.fx.GraphModule):
                 keep_constants_out_of_state_dict(program)
