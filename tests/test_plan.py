@@ -35,7 +35,14 @@ def test_auto_reads_the_shape_of_the_descriptor():
     assert fused_terms(describe(fully_connected(1))) <= FUSED_AUTO_MAX_TERMS and resolve_strategy(fully_connected(1)) == "folded"
     assert auto_strategy(describe(fully_connected(1)), per_sample=True) == "block"  # per-sample weights cannot fold
     assert resolve_strategy(fully_connected(1), backend="jax") == "block"  # folded is not measured on jax
-    assert resolve_strategy(uuu, backend="jax") == "dense"  # jax: XLA's gathers made fused 0.2-0.6x e3nn-jax
+    # jax: XLA's gathers made fused 0.2-0.6x e3nn-jax; a channel-wise product runs block there
+    assert resolve_strategy(uuu, backend="jax") == "block"
+    uuu3 = TensorProductSpec.cgtp(s2_irreps(3, mul=8), s2_irreps(3, mul=8), s2_irreps(3, mul=8), mode="uuu")
+    # past fused's terms a product with no w output runs block (1.25x e3nn), not dense (0.82x)
+    assert fused_terms(describe(uuu3)) > FUSED_AUTO_MAX_TERMS and resolve_strategy(uuu3) == "block"
+    # jax folds a product without weights (one constant matrix: 2.1-2.9x e3nn-jax), not a weighted one
+    full = TensorProductSpec.cgtp(s2_irreps(2), s2_irreps(2), None, mode="uvuv")
+    assert resolve_strategy(full, backend="jax") == "folded" and resolve_strategy(fully_connected(1), backend="jax") == "block"
     both = TensorProductSpec.cgtp(s2_irreps(2, mul=8), s2_irreps(2, mul=8), s2_irreps(2, mul=8))
     assert resolve_strategy(both) == "dense"
     assert lower(both).strategy == lower(both, "auto").strategy == "dense"

@@ -122,12 +122,19 @@ def auto_strategy(
       ``block``'s 1.2x at L = 3), so ``auto`` takes it for weighted products up to
       :data:`FOLDED_AUTO_MAX_BYTES_CPU`, and not for per-sample weights, which cannot be folded.
 
+    - past ``fused``'s terms, products with no ``w`` output (the channel-wise ``uuu``) ran
+      ``block`` at 1.25x e3nn forward+backward at L = 3 and 4, where ``dense`` ran 0.82x and
+      0.62x (jax: 1.18x and 1.34x against 0.85x and 0.87x e3nn-jax): ``block`` groups the paths of
+      each input pair, ``dense`` runs a chain of contractions per path.
+
     ``sparse`` was never the fastest on these shapes on a CPU.
 
     On ``backend="jax"`` the rule takes no ``fused``: XLA's CPU gathers and scatter-adds made it
     0.2-0.6x e3nn-jax forward+backward where torch ran it at 1.3-2.5x (uuu at L = 2, 3, MACE's
     convolution at 16 channels L = 2, the full product at L = 3), below ``dense`` and ``block``
-    (0.6-1.3x) on each.
+    (0.6-1.3x) on each. It takes ``folded`` for products without weights (one constant matrix, one
+    GEMM: the full product at L = 1..3 ran 2.1-2.9x e3nn-jax forward+backward, ``block`` 0.9-1.0x),
+    not for weighted ones (e3nn's 8-channel fully connected layer at L = 1: 0.67x, ``dense`` 1.17x).
 
     On ``device="cuda"`` (measured the same way in torch on an H200, 3000 rows, on the shapes of
     ``tpcore compare``, where every call is a few kernel launches and the launches dominate):
@@ -153,9 +160,11 @@ def auto_strategy(
     if no_w_output and fused_terms(d) <= FUSED_AUTO_MAX_TERMS and backend != "jax":
         return "fused"
     limit = FOLDED_AUTO_MAX_BYTES_CPU if folded_limit is None else min(folded_limit, FOLDED_AUTO_MAX_BYTES_CPU)
-    if not per_sample and backend != "jax" and d.weighted_paths and folded_bytes(d) <= limit:
+    # jax: folded only without weights (one constant matrix); torch: only with (measured cases)
+    foldable = not d.weighted_paths if backend == "jax" else bool(d.weighted_paths)
+    if not per_sample and foldable and folded_bytes(d) <= limit:
         return "folded"
-    if all(p.seg2.mul == 1 for p in d.paths):
+    if no_w_output or all(p.seg2.mul == 1 for p in d.paths):
         return "block"
     return "dense"
 
