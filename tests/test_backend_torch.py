@@ -591,15 +591,17 @@ def test_wrong_array_type_names_the_argument_and_the_expected_type(bad):
 
 
 def test_a_module_pickled_before_plans_named_their_device_type_still_loads():
-    """Modules saved by the previous version have no ``_requested_strategy``/``_plan_device``."""
+    """Modules saved by the previous version have ``_strategy`` (the strategy they ran) instead of
+    ``_requested_strategy``/``_plan_device``."""
     import pickle
 
     spec = TensorProductSpec.cgtp(s2_irreps(1, mul=4), s2_irreps(1), s2_irreps(1, mul=4))
     module = tpcore.build(spec, backend="torch", impl="block")
     x1, x2 = torch.randn(3, spec.irreps_in1.dim), torch.randn(3, spec.irreps_in2.dim)
     expected = module(x1, x2)
-    for name in ("_requested_strategy", "_plan_device"):
+    for name in ("_requested_strategy", "_plan_device"):  # the previous version's state instead
         del module.__dict__[name]
+    module.__dict__["_strategy"] = "block"
     loaded = pickle.loads(pickle.dumps(module))
     assert loaded.strategy == "block" and loaded.plan.strategy == "block"
     torch.testing.assert_close(loaded(x1, x2), expected)

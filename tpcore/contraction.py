@@ -151,19 +151,25 @@ def _merge(sizes: list) -> Size:
     return (None, n) if None in sizes else (n,)
 
 
+def sizes(shape: tuple[Size, ...], batch, times) -> list:
+    """The reshape sizes of a form's ``shape``: ``(n,)`` is ``n``, ``(None, 1)`` is ``batch`` and
+    ``(None, n)`` is ``times(batch, n)`` (``batch`` a number, a graph node or source text)."""
+    return [size[0] if size[0] is not None else batch if size[1] == 1 else times(batch, size[1]) for size in shape]
+
+
 def apply_form(form: PairwiseForm, a, b, xp, batch: int):
     """``einsum`` by the form, in array namespace ``xp`` (numpy-like: ``sum``, ``transpose``,
     ``reshape``, ``matmul``) for a batch of ``batch`` rows."""
 
-    def sizes(shape):
-        return tuple(batch * s[1] if s[0] is None else s[0] for s in shape)
+    def shape_of(shape):
+        return tuple(sizes(shape, batch, lambda z, n: z * n))
 
     def lay(x, op: Operand):
         if op.summed:
             x = xp.sum(x, axis=op.summed)
         if op.perm is not None:
             x = xp.transpose(x, op.perm)
-        return x if op.shape is None else xp.reshape(x, sizes(op.shape))
+        return x if op.shape is None else xp.reshape(x, shape_of(op.shape))
 
     a, b = lay(a, form.a), lay(b, form.b)
     if form.product == "matmul":
@@ -171,8 +177,8 @@ def apply_form(form: PairwiseForm, a, b, xp, batch: int):
     else:
         out = xp.matmul(b, a) if form.product == "matmul_transposed" else a * b
     if form.shape is not None:
-        out = xp.reshape(out, sizes(form.shape))
+        out = xp.reshape(out, shape_of(form.shape))
     return out if form.perm is None else xp.transpose(out, form.perm)
 
 
-__all__ = ["PRODUCTS", "Operand", "PairwiseForm", "apply_form", "pairwise_form", "transposed_pays"]
+__all__ = ["PRODUCTS", "Operand", "PairwiseForm", "apply_form", "pairwise_form", "sizes", "transposed_pays"]

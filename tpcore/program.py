@@ -25,7 +25,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from tpcore.contraction import Operand, PairwiseForm, pairwise_form
+from tpcore.contraction import Operand, PairwiseForm, pairwise_form, sizes
 from tpcore.plan import Plan
 
 #: rows assumed when choosing the order of a multi-operand einsum's pairwise contractions
@@ -295,7 +295,7 @@ def _weight_take(s):
 
 def _sizes(shape) -> str:
     """A :mod:`tpcore.contraction` shape as reshape arguments (``(None, n)`` is ``Z * n``)."""
-    return ", ".join(str(n) if b is not None else ("Z" if n == 1 else f"Z * {n}") for b, n in ((size[0], size[-1]) for size in shape))
+    return ", ".join(str(n) for n in sizes(shape, "Z", lambda z, n: f"{z} * {n}"))
 
 
 def _laid_out(name: str, operand: Operand) -> str:

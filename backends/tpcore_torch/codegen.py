@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.fx
 
-from tpcore.contraction import Operand, PairwiseForm, pairwise_form
+from tpcore.contraction import Operand, PairwiseForm, pairwise_form, sizes
 from tpcore.plan import Plan
 from tpcore.program import CONST_PREFIX, Program, Statement, const_identifier, resolve
 
@@ -175,18 +175,13 @@ class _Emitter:
         return x if operand.shape is None else self._method("reshape", x, self._sizes(operand.shape))
 
     def _sizes(self, shape) -> list:
-        """Reshape sizes of a :mod:`tpcore.contraction` shape: ``(None, n)`` is the batch times ``n``."""
-        sizes = []
-        for size in shape:
-            if size[0] is not None:
-                sizes.append(size[0])
-            elif size[1] == 1:
-                sizes.append(self.Z)
-            else:
-                if size[1] not in self._batch_multiples:
-                    self._batch_multiples[size[1]] = self._call(operator.mul, self.Z, size[1])
-                sizes.append(self._batch_multiples[size[1]])
-        return sizes
+        """Reshape sizes of a :mod:`tpcore.contraction` shape, ``Z * n`` a node made once per ``n``."""
+        return sizes(shape, self.Z, self._batch_times)
+
+    def _batch_times(self, Z, n: int):
+        if n not in self._batch_multiples:
+            self._batch_multiples[n] = self._call(operator.mul, Z, n)
+        return self._batch_multiples[n]
 
     def _matmul(self, s, p, x, matrix):
         return self._product(s, lambda operands: self._call(torch.matmul, *operands), (x, matrix))

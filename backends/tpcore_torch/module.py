@@ -74,7 +74,7 @@ class TensorProduct(torch.nn.Module):
         """The two programs, generated from the plan for ``device``'s type (``auto`` is measured
         per device type: :func:`tpcore.cost.auto_strategy`), with their coefficient buffers."""
         plan = lower(self.spec, self._requested_strategy, device.type)
-        self._strategy, self._plan_device = plan.strategy, device.type
+        self._plan_device = device.type
         constants = torch.nn.Module()
         for name, value in plan.consts.items():
             constants.register_buffer(buffer_name(name), constant_tensor(value, dtype, device), persistent=False)
@@ -132,7 +132,7 @@ class TensorProduct(torch.nn.Module):
 
     @property
     def strategy(self) -> str:
-        return self._strategy
+        return self.plan.strategy
 
     @property
     def dtype(self) -> torch.dtype:
