@@ -51,15 +51,12 @@ class CupyTensorProduct(PlanFunction):
     def __call__(self, x1, x2, weights=None):
         call, flat = self._prepare(x1, x2, weights)
         with self._on_device():
-            out = self._run(self.functions[call.per_sample_weights], call, flat)
-        return out.reshape(call.batch_shape + (self.spec.irreps_out.dim,))
+            out = self._empty_output() if call.batch_size == 0 else self.functions[call.per_sample_weights](*flat)
+        return call.unflatten(out)
 
-    def _run(self, function, call, flat):
-        """``function(*flat)``; an empty batch gets its empty output without running it (cuFFT rejects
-        empty batches, and nothing is computed)."""
-        if call.batch_size == 0:
-            return self.ops.xp.zeros((0, self.spec.irreps_out.dim), dtype=self.dtype)
-        return function(*flat)
+    def _empty_output(self):
+        """The output of an empty batch, computed by no program (cuFFT rejects empty batches)."""
+        return self.ops.xp.zeros((0, self.spec.irreps_out.dim), dtype=self.dtype)
 
     def vjp(self, x1, x2, weights=None):
         """``(out, vjp_fn)``; the forward keeps its intermediate values for ``vjp_fn(g)``."""
@@ -68,7 +65,7 @@ class CupyTensorProduct(PlanFunction):
         empty = call.batch_size == 0  # cuFFT rejects empty batches: no program runs, every gradient is zero
         with self._on_device():
             tape = None if empty else program_vjp.forward(*flat)
-        out = (self._run(None, call, flat) if empty else tape.out).reshape(call.batch_shape + (self.spec.irreps_out.dim,))
+        out = call.unflatten(self._empty_output() if empty else tape.out)
 
         def vjp_fn(g):
             check_array_type("g", g, self.array_kind)
