@@ -254,6 +254,25 @@ def test_module_state_buffers_and_repr():
     assert tp.dtype == torch.float32 and tp.weight.dtype == torch.float32  # refused before any change
 
 
+def test_generated_programs_hold_no_stacked_or_idle_reshapes():
+    """Every reshape of a generated program changes its input's shape and reads something other
+    than a reshape used by it alone (the rest are folded at generation; the results are the
+    conformance suite's and the reference tests' above)."""
+    from tpcore_torch.codegen import SHAPE
+
+    for param in CASES:
+        spec, strategy = param.values
+        tp = build(spec, strategy, "float32")
+        for program in (tp.program_shared, tp.program_per_sample):
+            for node in program.graph.nodes:
+                if node.op != "call_method" or node.target != "reshape":
+                    continue
+                source = node.args[0]
+                stacked = source.op == "call_method" and source.target == "reshape" and len(source.users) == 1
+                idle = SHAPE in node.meta and source.meta.get(SHAPE) == node.meta[SHAPE]
+                assert not stacked and not idle, (param.id, node.format_node())
+
+
 def test_weight_initialisation_is_standard_normal():
     spec = TensorProductSpec.cgtp("4x0e + 4x1o + 4x2e", "4x0e + 4x1o", "4x0e + 4x1o + 4x2e")
     torch.manual_seed(0)

@@ -60,6 +60,17 @@ def test_steps_that_change_nothing_are_left_out():
     assert outer.product == "multiply" and outer.perm is None
 
 
+def test_a_permutation_of_axes_of_size_one_is_a_reshape():
+    rng = np.random.default_rng(5)
+    for equation, shapes in [("zai,ij->zja", [(None, 1, 3), (3, 4)]), ("zab,bc->zca", [(None, 1, 2), (2, 3)]),
+                             ("zab,zc->zcab", [(None, 2, 3), (None, 1)])]:
+        form = pairwise_form(equation, shapes)
+        assert form is not None and form.perm is None and form.a.perm is None and form.b.perm is None, (equation, form)
+        for batch in (0, 1, 4):
+            values = [rng.normal(size=[batch if n is None else n for n in shape]) for shape in shapes]
+            np.testing.assert_allclose(apply_form(form, *values, np, batch), np.einsum(equation, *values), rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("strategy", [s for s in STRATEGIES["cgtp"] if s not in ("auto", "fused")])  # fused has no einsum
 def test_every_pairwise_statement_of_the_real_model_plans(strategy):
     """Every einsum statement of the plans of MACE's convolution, the fully connected layers and

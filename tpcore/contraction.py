@@ -18,8 +18,8 @@ coupling of MACE's convolution at 128 channels, ``(128, 3) @ (3, 4)`` per edge: 
 0.11 ms), while at 16 columns or more, or under 16 rows, the two ran alike (:func:`transposed_pays`).
 Other batched products stay einsums (:func:`pairwise_form` returns None): einsum chooses among
 ``bmm`` and its own special cases, and a ``bmm`` of a hundred thousand tiny matrices (a batch of
-rows times channels) took up to 4x its time on MACE's convolution. Steps that would not change
-anything are left out (``None``).
+rows times channels) took up to 4x its time on MACE's convolution. A permutation that moves only
+axes of size 1 is a reshape, and steps that would not change anything are left out (``None``).
 
 Shapes use ``None`` for the batch axis, whose size is known only at call time: a merged size is
 then ``(None, n)``, the batch times ``n``.
@@ -85,7 +85,13 @@ def pairwise_form(equation: str, shapes, min_rows: int = 16) -> PairwiseForm | N
         kept = [c for c in sub if c in order]
         perm = tuple(kept.index(c) for c in order)
         unchanged = tuple(_single(size[c]) for c in order)
-        return Operand(summed, None if perm == tuple(range(len(perm))) else perm, None if shape == unchanged else shape)
+        if moves_only_units(kept, order):
+            return Operand(summed, None, None if shape == tuple(_single(size[c]) for c in kept) else shape)
+        return Operand(summed, perm, None if shape == unchanged else shape)
+
+    def moves_only_units(before: list[str], after: list[str]) -> bool:
+        """A permutation that keeps the order of every axis but those of size 1 is a reshape."""
+        return [c for c in before if size[c] != 1] == [c for c in after if size[c] != 1]
 
     def merged(*groups: list[str]) -> tuple[Size, ...]:
         return tuple(_merge([size[c] for c in group]) for group in groups)
@@ -121,6 +127,8 @@ def pairwise_form(equation: str, shapes, min_rows: int = 16) -> PairwiseForm | N
         product_shape = merged(left, right)
     split = tuple(_single(size[c]) for c in order)
     perm = tuple(order.index(c) for c in output)
+    if moves_only_units(order, list(output)):
+        split, perm = tuple(_single(size[c]) for c in output), tuple(range(len(output)))
     return PairwiseForm(
         a, b, product, None if split == product_shape else split, None if perm == tuple(range(len(perm))) else perm
     )

@@ -44,6 +44,7 @@ def compile_plan(plan: Plan, per_sample: bool, constants: torch.nn.Module) -> to
     for statement in program.statements:
         emitter.emit(statement)
     emitter.graph.output(emitter.values[program.output])
+    fold_reshapes(emitter.graph)
     module = torch.fx.GraphModule(constants, emitter.graph, class_name="TensorProductProgram")
     keep_constants_out_of_state_dict(module)
     return module
@@ -54,6 +55,32 @@ def keep_constants_out_of_state_dict(program: torch.fx.GraphModule) -> None:
     registers them as persistent again, so its owner calls this after unpickling too)."""
     for name in list(program._buffers):
         program.register_buffer(name, program._buffers[name], persistent=False)
+
+
+#: ``node.meta`` key of a node's shape where the emitter knows it: ints, and ``("Z", n)`` for the
+#: batch times ``n`` (the batch itself is ``("Z", 1)``)
+SHAPE = "tpcore_shape"
+
+
+def fold_reshapes(graph: torch.fx.Graph) -> None:
+    """Drop the reshapes that statements and layouts stack up (a third of a batch-1 call's ops on
+    fully connected layers, at about a microsecond each): a reshape of a reshape used nowhere else
+    reads the first one's input, and a reshape to the shape its input already has is that input."""
+    for node in list(graph.nodes):
+        if not _is_reshape(node):
+            continue
+        source = node.args[0]
+        while _is_reshape(source) and len(source.users) == 1:
+            node.args = (source.args[0],) + node.args[1:]
+            graph.erase_node(source)
+            source = node.args[0]
+        if SHAPE in node.meta and source.meta.get(SHAPE) == node.meta[SHAPE]:
+            node.replace_all_uses_with(source)
+            graph.erase_node(node)
+
+
+def _is_reshape(node) -> bool:
+    return isinstance(node, torch.fx.Node) and node.op == "call_method" and node.target == "reshape"
 
 
 class _Emitter:
@@ -75,7 +102,9 @@ class _Emitter:
 
     def emit(self, s: Statement) -> None:
         args = [self.values[a] for a in s.args]
-        self.values[s.out] = getattr(self, "_" + s.kind)(s, s.p, *args)
+        node = self.values[s.out] = getattr(self, "_" + s.kind)(s, s.p, *args)
+        if isinstance(node, torch.fx.Node) and s.out in self.program.shapes:
+            node.meta.setdefault(SHAPE, tuple(("Z", 1) if n is None else n for n in self.program.shapes[s.out]))
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -83,7 +112,17 @@ class _Emitter:
         return self.graph.call_function(fn, args, kwargs)
 
     def _method(self, name, *args):
-        return self.graph.call_method(name, args)
+        node = self.graph.call_method(name, args)
+        if name == "reshape":
+            node.meta[SHAPE] = tuple(self._static(size) for size in args[1])
+        return node
+
+    def _static(self, size):
+        """A reshape size as :data:`SHAPE` records it (``Z`` and the ``Z * n`` nodes by what they are)."""
+        if size is self.Z:
+            return ("Z", 1)
+        multiple = next((n for n, node in self._batch_multiples.items() if node is size), None)
+        return size if multiple is None else ("Z", multiple)
 
     def _product(self, s: Statement, emit, args):
         """``emit(operands)`` for a product linear in each operand, with numpy's real->complex promotion.
