@@ -268,9 +268,48 @@ def test_generated_programs_hold_no_stacked_or_idle_reshapes():
                 if node.op != "call_method" or node.target != "reshape":
                     continue
                 source = node.args[0]
-                stacked = source.op == "call_method" and source.target == "reshape" and len(source.users) == 1
+                stacked = source.op == "call_method" and source.target in ("reshape", "unflatten") and len(source.users) == 1
                 idle = SHAPE in node.meta and source.meta.get(SHAPE) == node.meta[SHAPE]
                 assert not stacked and not idle, (param.id, node.format_node())
+
+
+FUSED_SPECS = {
+    "uvw": TensorProductSpec.cgtp(*CGTP_CASES["uvw"]),
+    "uvuv-unweighted": TensorProductSpec.cgtp(*CGTP_CASES["uvuv"], mode="uvuv"),
+    "mixed": TensorProductSpec.cgtp("2x0e + 2x1o", "1x0e + 1x1o", "2x0e + 2x1o",
+                                    instructions=[(0, 0, 0, "uvu", True), (1, 1, 0, "uvu", False), (0, 1, 1, "uvu", True)]),
+}
+
+
+@pytest.mark.parametrize(
+    "name, per_sample",
+    [(name, per_sample) for name, spec in FUSED_SPECS.items() for per_sample in (False, True) if spec.weight_numel or not per_sample],
+)
+def test_eager_fused_keeps_only_its_inputs_for_backward(name, per_sample):
+    """An eager ``fused`` call saves no intermediate for backward (only views of its inputs), and
+    its value, gradients and second derivatives are the generated program's."""
+    from tpcore.report.memory import _saved_bytes
+
+    spec = FUSED_SPECS[name]
+    tp = build(spec, "fused")
+    rng = np.random.default_rng(12)
+    x1, x2 = (torch.tensor(rng.normal(size=(5, d))) for d in (spec.irreps_in1.dim, spec.irreps_in2.dim))
+    w = torch.tensor(rng.normal(size=(5, spec.weight_numel) if per_sample else (spec.weight_numel,))) if spec.weight_numel else None
+    out = tp(x1, x2, w)
+    assert _saved_bytes(tp, (x1, x2, w)) == out.numel() * out.element_size()
+
+    leaves = [a.clone().requires_grad_() for a in (x1, x2, w) if a is not None]
+    program = tp.program_per_sample if per_sample else tp.program_shared
+    outputs = tp(*leaves), program(*leaves[:2], leaves[2] if w is not None else tp._anchor)
+    torch.testing.assert_close(outputs[0], outputs[1], rtol=1e-12, atol=1e-12)
+    cotangent = torch.tensor(rng.normal(size=out.shape))
+    grads = [torch.autograd.grad((o * cotangent).sum(), leaves, create_graph=True) for o in outputs]
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    # second derivatives: the gradients are bilinear in the other inputs
+    second = [torch.autograd.grad(sum((g**2).sum() for g in gs), leaves) for gs in grads]
+    for a, b in zip(*second):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
 
 
 def test_weight_initialisation_is_standard_normal():

@@ -99,10 +99,17 @@ def pairwise_form(equation: str, shapes, min_rows: int = 16) -> PairwiseForm | N
     n_contracted = _merge([size[c] for c in contracted])
     order = batch + left + right  # of the product's axes
     if n_contracted == (1,):  # nothing contracted, or only axes of size 1: a broadcast multiply
-        product = "multiply"
-        a = operand(sa, batch + left + contracted, merged(batch, left + contracted) + ((1,),))
-        b = operand(sb, batch + contracted + right, merged(batch) + ((1,),) + merged(contracted + right))
-        product_shape = merged(batch, left, right)
+        # each operand permuted to the output's order, with size-1 axes for the other's labels: the
+        # product comes out laid out as the output, and no reshape merges a permuted operand's axes
+        # (that would copy it; the multiply reads strided operands as they are)
+        product, order = "multiply", list(output)
+
+        def spread(sub: str) -> Operand:
+            labels = [c for c in output if c in sub] + contracted
+            return operand(sub, labels, tuple(_single(size[c]) if c in sub else (1,) for c in output))
+
+        a, b = spread(sa), spread(sb)
+        product_shape = tuple(_single(size[c]) for c in order)
     elif batch:
         if len(batch) > 1 or size[batch[0]] is not None:
             return None  # batched over more than the rows: tiny matrices, einsum's own paths

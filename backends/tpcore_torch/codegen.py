@@ -65,12 +65,13 @@ SHAPE = "tpcore_shape"
 def fold_reshapes(graph: torch.fx.Graph) -> None:
     """Drop the reshapes that statements and layouts stack up (a third of a batch-1 call's ops on
     fully connected layers, at about a microsecond each): a reshape of a reshape used nowhere else
-    reads the first one's input, and a reshape to the shape its input already has is that input."""
+    (or of an ``unflatten``) reads the first one's input, and a reshape to the shape its input
+    already has is that input."""
     for node in list(graph.nodes):
         if not _is_reshape(node):
             continue
         source = node.args[0]
-        while _is_reshape(source) and len(source.users) == 1:
+        while (_is_reshape(source) or _is_unflatten(source)) and len(source.users) == 1:
             node.args = (source.args[0],) + node.args[1:]
             graph.erase_node(source)
             source = node.args[0]
@@ -81,6 +82,10 @@ def fold_reshapes(graph: torch.fx.Graph) -> None:
 
 def _is_reshape(node) -> bool:
     return isinstance(node, torch.fx.Node) and node.op == "call_method" and node.target == "reshape"
+
+
+def _is_unflatten(node) -> bool:
+    return isinstance(node, torch.fx.Node) and node.op == "call_method" and node.target == "unflatten"
 
 
 class _Emitter:

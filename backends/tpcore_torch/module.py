@@ -27,6 +27,7 @@ from tpcore.spec import TensorProductSpec
 from tpcore.validation import check_call, check_input_types
 
 from .codegen import buffer_name, compile_plan, keep_constants_out_of_state_dict
+from .fused import FusedProduct
 
 COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
 
@@ -80,6 +81,8 @@ class TensorProduct(torch.nn.Module):
             constants.register_buffer(buffer_name(name), constant_tensor(value, dtype, device), persistent=False)
         self.program_shared = compile_plan(plan, False, constants)
         self.program_per_sample = compile_plan(plan, True, constants) if self.spec.weight_numel else self.program_shared
+        # eager and torch.compile calls of ``fused`` keep only the inputs for backward (.fused)
+        self._fused = plan.strategy == "fused" and "fused_i1" in plan.consts  # (a product of empty irreps has no terms)
 
     def _apply(self, fn, recurse=True):
         # Module.to/.double()/.float()/.cuda() all come here. A dtype change recomputes the
@@ -108,6 +111,7 @@ class TensorProduct(torch.nn.Module):
         # a module saved before plans depended on the device type ran the strategy it names, on a CPU's plan
         self.__dict__.setdefault("_requested_strategy", self.__dict__.get("_strategy"))
         self.__dict__.setdefault("_plan_device", "cpu")
+        self.__dict__.setdefault("_fused", False)  # (saved before ``fused`` had its own autograd Function)
         for program in (self.program_shared, self.program_per_sample):
             if isinstance(program, torch.fx.GraphModule):
                 keep_constants_out_of_state_dict(program)
@@ -164,11 +168,24 @@ class TensorProduct(torch.nn.Module):
             # nothing to compute (and MKL's FFTs reject empty batches); zeros still connected to
             # every input, so gradients are zeros rather than missing
             return x1.new_zeros(batch + [self.dim_out]) + 0 * (x1.sum() + x2.sum() + w.sum())
-        if per_sample:
+        if self._fused and not torch.jit.is_scripting() and not torch.jit.is_tracing():
+            out = self._fused_product(x1, x2, w, per_sample)
+        elif per_sample:
             out = self.program_per_sample(x1, x2, w)
         else:
             out = self.program_shared(x1, x2, w)
         return out.reshape(batch + [self.dim_out])
+
+    @torch.jit.unused
+    def _fused_product(self, x1: torch.Tensor, x2: torch.Tensor, w: torch.Tensor, per_sample: bool) -> torch.Tensor:
+        """The ``fused`` program's result by :class:`~.fused.FusedProduct`, from the program's own
+        constants; the program itself under ``torch.compile`` and ``torch.func`` (see :mod:`.fused`)."""
+        program = self.program_per_sample if per_sample else self.program_shared
+        if torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active():
+            return program(x1, x2, w)
+        const = program._buffers
+        return FusedProduct.apply(x1, x2, w, const[_FUSED_I1], const[_FUSED_I2], const.get(_FUSED_WEIGHT),
+                                  const[_FUSED_VALUE], const[_FUSED_K], self.dim_out)
 
     @torch.jit.unused
     def _check_eager(self, x1, x2, weights) -> None:
@@ -206,6 +223,10 @@ class TensorProduct(torch.nn.Module):
 
 
 PROGRAMS = ("program_shared", "program_per_sample")
+#: the buffers of the ``fused`` program's constants (tpcore.plan.fused_entries)
+_FUSED_I1, _FUSED_I2, _FUSED_WEIGHT, _FUSED_VALUE, _FUSED_K = (
+    buffer_name(f"fused_{name}") for name in ("i1", "i2", "weight", "value", "k")
+)
 
 
 def _drop_program_constants(module, state_dict, prefix, local_metadata) -> None:
