@@ -254,16 +254,20 @@ def test_module_state_buffers_and_repr():
     assert tp.dtype == torch.float32 and tp.weight.dtype == torch.float32  # refused before any change
 
 
-def test_generated_programs_hold_no_stacked_or_idle_reshapes():
+def test_generated_programs_hold_no_stacked_or_idle_reshapes_and_split_what_they_narrow():
     """Every reshape of a generated program changes its input's shape and reads something other
-    than a reshape used by it alone (the rest are folded at generation; the results are the
-    conformance suite's and the reference tests' above)."""
+    than a reshape used by it alone, and no tensor is narrowed twice along its last axis (one split
+    instead); the rest is folded at generation. The results are the conformance suite's and the
+    reference tests' above."""
     from tpcore_torch.codegen import SHAPE
 
     for param in CASES:
         spec, strategy = param.values
         tp = build(spec, strategy, "float32")
         for program in (tp.program_shared, tp.program_per_sample):
+            narrowed = [n.args[0] for n in program.graph.nodes if n.op == "call_function" and n.target is torch.narrow
+                        and n.args[1] in (-1, len(n.args[0].meta.get(SHAPE, ())) - 1)]
+            assert len(narrowed) == len(set(narrowed)), param.id
             for node in program.graph.nodes:
                 if node.op != "call_method" or node.target != "reshape":
                     continue

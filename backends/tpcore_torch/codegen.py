@@ -45,6 +45,7 @@ def compile_plan(plan: Plan, per_sample: bool, constants: torch.nn.Module) -> to
         emitter.emit(statement)
     emitter.graph.output(emitter.values[program.output])
     fold_reshapes(emitter.graph)
+    split_narrows(emitter.graph)
     module = torch.fx.GraphModule(constants, emitter.graph, class_name="TensorProductProgram")
     keep_constants_out_of_state_dict(module)
     return module
@@ -80,6 +81,36 @@ def fold_reshapes(graph: torch.fx.Graph) -> None:
             graph.erase_node(node)
 
 
+def split_narrows(graph: torch.fx.Graph) -> None:
+    """Disjoint ``narrow``s of one tensor along its last axis become one ``split_with_sizes``.
+
+    The backward of a narrow writes its gradient into zeros of the whole input, and the input's
+    gradients then add up: MACE's convolution at 128 channels narrows the per-edge weights once per
+    path, which cost a zero-fill, a copy and an add of ``(edges, weight_numel)`` per path (a fifth
+    of its forward+backward at L = 1). A split's backward is one concatenation.
+    """
+    groups: dict = {}
+    for node in graph.nodes:
+        if node.op == "call_function" and node.target is torch.narrow:
+            source, dim, start, length = node.args
+            shape = source.meta.get(SHAPE) if isinstance(source, torch.fx.Node) else None
+            if shape and isinstance(shape[-1], int) and dim in (-1, len(shape) - 1):
+                groups.setdefault(source, []).append(node)
+    for source, narrows in groups.items():
+        spans = sorted({(n.args[2], n.args[2] + n.args[3]) for n in narrows})
+        if len(narrows) < 2 or any(a[1] > b[0] for a, b in zip(spans, spans[1:])):
+            continue  # one narrow, or overlapping ones: left as they are
+        bounds = sorted({0, source.meta[SHAPE][-1], *(b for span in spans for b in span)})
+        with graph.inserting_after(source):
+            split = graph.call_method("split_with_sizes", (source, [b - a for a, b in zip(bounds, bounds[1:])], -1))
+        for node in narrows:
+            with graph.inserting_before(node):
+                piece = graph.call_function(operator.getitem, (split, bounds.index(node.args[2])))
+            piece.meta.update(node.meta)
+            node.replace_all_uses_with(piece)
+            graph.erase_node(node)
+
+
 def _is_reshape(node) -> bool:
     return isinstance(node, torch.fx.Node) and node.op == "call_method" and node.target == "reshape"
 
@@ -97,6 +128,8 @@ class _Emitter:
         g = self.graph
         x1, x2, w = g.placeholder("x1"), g.placeholder("x2"), g.placeholder("w")
         self.values: dict = {"x1": x1, "x2": x2, "w": w}
+        for name, node in self.values.items():
+            node.meta[SHAPE] = tuple(("Z", 1) if n is None else n for n in program.shapes[name])
         self.Z = g.call_method("size", (x1, 0))
         self._batch_multiples: dict = {}  # n -> the node Z * n
         for ident in program.consts:
