@@ -92,3 +92,23 @@ def test_the_report_times_everything_of_one_L_in_the_same_rounds(tpcore_env, mon
     torch_rows = [r for r in rows if r.backend == "torch"]
     assert all(r.forward_backward_s and r.forward_spread is not None for r in torch_rows)
     assert len({(r.backend, r.L, r.peak_gflops) for r in rows}) == len({(r.backend, r.L) for r in rows})
+
+
+def test_timing_rounds_run_with_the_allocator_keeping_freed_memory():
+    """glibc is told once to keep freed memory (no mmap, no trim), before the first round."""
+    import ctypes
+    import sys
+
+    timing.steady_allocator.cache_clear()
+    interleaved({"a": lambda: None}, min_rounds=1, budget_s=0.0)
+    assert timing.steady_allocator.cache_info().currsize == 1
+    if sys.platform.startswith("linux") and "glibc" in " ".join(__import__("platform").libc_ver()):
+        assert timing.steady_allocator() is True
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc.restype = libc.sbrk.restype = ctypes.c_void_p
+        # a large block comes from the heap (not mmap), and the heap keeps it once freed (no trim)
+        top = libc.sbrk(0)
+        block = libc.malloc(64 * 2**20)
+        grown = libc.sbrk(0)
+        libc.free(ctypes.c_void_p(block))
+        assert grown - top >= 64 * 2**20 and libc.sbrk(0) == grown

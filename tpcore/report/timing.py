@@ -167,11 +167,13 @@ def interleaved(calls: Mapping[K, Callable[[], Any]], min_rounds: int = 5, budge
     estimated robustly as ``IQR / 1.349``) exceeds :data:`STABLE` of it, until ``max_rounds``; once
     ``budget_s`` seconds are spent they stop after ``min_rounds`` or
     :data:`MIN_ROUNDS_OVER_BUDGET` rounds, whichever is fewer. The caller has warmed every call up (compiled,
-    caches filled), and each call blocks until its result exists.
+    caches filled), and each call blocks until its result exists; the allocator is put in its
+    steady state first (:func:`steady_allocator`).
     """
     keys = list(calls)
     if not keys:
         return {}
+    steady_allocator()
     times: dict[K, list[float]] = {k: [] for k in keys}
     start = time.perf_counter()
     for n in range(1, max_rounds + 1):
@@ -186,6 +188,34 @@ def interleaved(calls: Mapping[K, Callable[[], Any]], min_rounds: int = 5, budge
         if spent > budget_s and n >= min(min_rounds, MIN_ROUNDS_OVER_BUDGET):
             break
     return {k: _timing(t) for k, t in times.items()}
+
+
+@lru_cache(maxsize=None)
+def steady_allocator() -> bool:
+    """Keep memory a process frees for its next allocations (glibc's ``malloc``; True if applied).
+
+    By default glibc serves large allocations by ``mmap`` and hands freed memory back to the
+    system, so a call that follows a larger one touches fresh pages: interleaved on the 2-core CI
+    machine, a 3 ms call after a large forward+backward ran 10-15 ms (tpcore's and e3nn's alike),
+    and a strategy with large temporaries (``fused``, ``folded``) ran forward+backward at half the
+    speed it keeps in a training loop, where every step reuses the memory of the last. With mmap off
+    and the trim threshold at its maximum the heap keeps what it has, as jemalloc and tcmalloc do:
+    every implementation measured in the same steady state. Once per process, before the first
+    timing round; elsewhere (no glibc) a no-op.
+    """
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
+    return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
 
 
 def _timing(times: list[float]) -> Timing:
