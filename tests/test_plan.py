@@ -9,7 +9,10 @@ from test_autodiff import assert_close, inputs, reference_grads, run
 from tpcore import TensorProductSpec
 from tpcore.autodiff import ProgramVJP, VJPOps
 from tpcore.irreps import s2_irreps
-from tpcore.cost import FOLDED_AUTO_MAX_BYTES_CPU, FOLDED_AUTO_MAX_BYTES_CUDA, auto_strategy, FUSED_AUTO_MAX_TERMS, FUSED_AUTO_MAX_TERMS_CUDA, folded_bytes, fused_terms
+from tpcore.cost import (
+    FOLDED_AUTO_MAX_BYTES_CPU, FOLDED_AUTO_MAX_BYTES_CUDA, FUSED_AUTO_MAX_TERMS, FUSED_AUTO_MAX_TERMS_CUDA, FUSED_AUTO_MAX_TERMS_EDGE,
+    auto_strategy, folded_bytes, fused_terms,
+)
 from tpcore.descriptor import describe
 from tpcore.plan import STRATEGIES, lower, resolve_strategy
 from tpcore.program import resolve
@@ -40,12 +43,25 @@ def test_auto_reads_the_shape_of_the_descriptor():
     uuu3 = TensorProductSpec.cgtp(s2_irreps(3, mul=8), s2_irreps(3, mul=8), s2_irreps(3, mul=8), mode="uuu")
     # past fused's terms a product with no w output runs block (1.25x e3nn), not dense (0.82x)
     assert fused_terms(describe(uuu3)) > FUSED_AUTO_MAX_TERMS and resolve_strategy(uuu3) == "block"
-    # jax folds a product without weights (one constant matrix: 2.1-2.9x e3nn-jax), not a weighted one
+    # a product without weights folds into one constant matrix (torch 2.8-3.5x e3nn, fused 2.4-3.0x;
+    # jax 2.1-2.9x e3nn-jax), a weighted one only with the edge harmonics and not on jax
     full = TensorProductSpec.cgtp(s2_irreps(2), s2_irreps(2), None, mode="uvuv")
-    assert resolve_strategy(full, backend="jax") == "folded" and resolve_strategy(fully_connected(1), backend="jax") == "block"
+    assert fused_terms(describe(full)) <= FUSED_AUTO_MAX_TERMS_EDGE
+    assert resolve_strategy(full) == resolve_strategy(full, backend="jax") == "folded"
+    assert resolve_strategy(fully_connected(1), backend="jax") == "block"
     both = TensorProductSpec.cgtp(s2_irreps(2, mul=8), s2_irreps(2, mul=8), s2_irreps(2, mul=8))
     assert resolve_strategy(both) == "dense"
     assert lower(both).strategy == lower(both, "auto").strategy == "dense"
+    # several channels on both inputs: dense even where folded's tables are small (fc8 at L = 1:
+    # dense 1.66x e3nn forward+backward, folded 1.34x)
+    small = TensorProductSpec.cgtp(s2_irreps(1, mul=8), s2_irreps(1, mul=8), s2_irreps(1, mul=8))
+    assert folded_bytes(describe(small)) <= FOLDED_AUTO_MAX_BYTES_CPU and resolve_strategy(small) == "dense"
+    # MACE's convolution: fused up to FUSED_AUTO_MAX_TERMS_EDGE terms (16 channels at L = 1: 256), then
+    # block (944 terms at L = 2: block 1.17x, fused 0.98x), dense from 128 channels (torch)
+    assert fused_terms(describe(convolution(1, 16))) <= FUSED_AUTO_MAX_TERMS_EDGE and resolve_strategy(convolution(1, 16)) == "fused"
+    assert FUSED_AUTO_MAX_TERMS_EDGE < fused_terms(describe(convolution(2, 16))) <= FUSED_AUTO_MAX_TERMS
+    assert resolve_strategy(convolution(2, 16)) == "block"
+    assert resolve_strategy(convolution(2, 128)) == "dense" and resolve_strategy(convolution(2, 128), backend="jax") == "block"
 
 
 def convolution(L: int, mul: int) -> TensorProductSpec:
@@ -59,7 +75,7 @@ def test_auto_on_a_gpu_takes_fused_further_then_folded():
     conv = convolution(3, 128)  # MACE's convolution: no w output, 17152 terms
     d = describe(conv)
     assert FUSED_AUTO_MAX_TERMS < fused_terms(d) <= FUSED_AUTO_MAX_TERMS_CUDA
-    assert resolve_strategy(conv) == "block" and resolve_strategy(conv, device="cuda") == "fused"
+    assert resolve_strategy(conv) == "dense" and resolve_strategy(conv, device="cuda") == "fused"
     both = TensorProductSpec.cgtp(s2_irreps(2, mul=16), s2_irreps(2, mul=16), s2_irreps(2, mul=16))  # w outputs
     assert folded_bytes(describe(both)) <= FOLDED_AUTO_MAX_BYTES_CUDA
     assert resolve_strategy(both, device="cuda") == "folded" and resolve_strategy(both) == "dense"

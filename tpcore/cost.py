@@ -96,45 +96,46 @@ def auto_strategy(
     ``folded_limit`` caps :func:`folded_bytes` where the rule may take ``folded`` (the plan's limit,
     :func:`tpcore.plan.folded_max_bytes`).
 
-    On a CPU, measured forward+backward against e3nn in torch on one thread, 1000 rows, on e3nn's
-    fully connected layer (8, 16, 32 channels on both inputs; 16 channels with the edge harmonics),
-    MACE's convolution (16, 32, 128 channels, per-edge weights) and the channel-wise ``uuu`` product
-    at L = 1..3 (``scripts/strategy_sweep.py``, table in docs/benchmarks.md):
+    On a CPU, measured forward+backward against e3nn in torch on one thread, 1000 rows, with the
+    allocator in its steady state (:func:`tpcore.report.timing.steady_allocator`), on e3nn's fully
+    connected layer (8, 16, 32 channels on both inputs; 8 channels with the edge harmonics), MACE's
+    convolution (16, 32, 128 channels, per-edge weights), the full product and the channel-wise
+    ``uuu`` product at L = 1..3 (``scripts/strategy_sweep.py``; docs/results/sweep-cpu-torch.txt):
 
-    - ``fused`` was the fastest wherever it has at most about a thousand terms and no path mixes
-      channels into every output channel (every ``uuu``, MACE's convolution at 16 channels to L = 2,
-      at 32 channels at L = 1: 1.3-1.6x e3nn) and lost above (2-6x slower than ``block`` at
-      1900-17000 terms): its gathers cost per term and row, and a ``w`` output repeats every
-      product once per output channel (e3nn's fully connected layer with the edge harmonics at L = 1,
-      640 terms: 0.44x e3nn, 30x its memory, where ``block`` is 1.0x);
-    - with one channel per block of the second input (the edge harmonics) ``block`` was the fastest
-      from L = 2 (1.6-2.2x e3nn on the convolution at 32 and 128 channels): its one coupling per input
-      pair is shared by every path of the pair;
-    - with several channels on both inputs ``dense`` was the fastest at 7 of 9 shapes (0.8-4.4x e3nn at
-      8 to 32 channels, below 1x at L = 2; ``block`` was at the other two, within 1.5x): its per-path
-      contractions run as large GEMMs in the order of least FLOPs.
+    - a product without weights folds into one constant matrix, one GEMM of ``x1 (x) x2``
+      (``folded``): the full product at L = 1..3 ran 2.8-3.5x e3nn, ``fused`` 1.7-3.0x; up to
+      :data:`FOLDED_AUTO_MAX_BYTES_CPU` of its tables (the full product to L = 3);
+    - ``fused`` was the fastest where it has few terms and no path mixes channels into every output
+      channel (``uuu`` at L = 1, 2: 1.9-2.0x e3nn, ``block`` 0.6-1.0x; MACE's convolution at 16 and
+      32 channels, L = 1: 1.0-1.2x), and lost above (MACE's convolution at 16 channels, L = 2, 944
+      terms: 0.98x, ``block`` 1.17x): its gathers cost per term and row, again in its backward
+      (:mod:`tpcore_torch.fused` keeps only its inputs), and a ``w`` output repeats every product
+      once per output channel (e3nn's layer with the edge harmonics at L = 1: 0.45x);
+      :data:`FUSED_AUTO_MAX_TERMS`, and :data:`FUSED_AUTO_MAX_TERMS_EDGE` with one channel per block
+      of the second input;
+    - ``folded`` for weighted products with the edge harmonics, small tables: e3nn's layer with the
+      edge harmonics at L = 1, 2 ran 2.0x and 1.3x (``block`` 1.2x, 1.0x; at 2.5 MiB, L = 3, 0.9x
+      against 1.25x); with several channels on both inputs it lost to ``dense`` even with small tables
+      (8 channels at L = 1: 1.34x against 1.66x);
+    - MACE's convolution past ``fused``'s terms: ``block`` at 16 and 32 channels (1.2-1.3x; its one
+      coupling per input pair is shared by every path of the pair), ``dense`` from
+      :data:`DENSE_AUTO_MIN_CHANNELS` (128 channels at L = 2, 3: 1.6x and 1.8x, ``block`` 1.4x and
+      1.5x; per-path GEMMs of 128 rows);
+    - several channels on both inputs: ``dense`` at every L (1.0-3.8x; 0.9-1.0x at L = 2, where e3nn
+      itself reaches a quarter to two fifths of the matmul peak), ``block`` 0.3-1.5x;
+    - past ``fused``'s terms, the channel-wise ``uuu`` runs ``block`` (1.1x at L = 3, ``dense`` 0.7x;
+      jax at L = 3, 4: 1.18x and 1.34x against 0.85x and 0.87x): ``block`` groups the paths of each
+      input pair, ``dense`` runs a chain of contractions per path.
 
-    - ``folded`` (the weights folded into one dense matrix per call, one GEMM of ``x1 (x) x2``) was
-      the fastest on e3nn's fully connected layer with the edge harmonics at L = 1, 2 (1.9x and 1.3x
-      e3nn, where ``block`` was 1.05x and 0.97x; a second run of the tpcore-compare shapes after the
-      matmul layouts of :mod:`tpcore.contraction`), whose tables are at most 0.5 MiB, and within
-      0.87x of ``dense`` on the 8-channel one at L = 1 (0.4 MiB); from 2.5 MiB it lost (0.9x against
-      ``block``'s 1.2x at L = 3), so ``auto`` takes it for weighted products up to
-      :data:`FOLDED_AUTO_MAX_BYTES_CPU`, and not for per-sample weights, which cannot be folded.
-
-    - past ``fused``'s terms, products with no ``w`` output (the channel-wise ``uuu``) ran
-      ``block`` at 1.25x e3nn forward+backward at L = 3 and 4, where ``dense`` ran 0.82x and
-      0.62x (jax: 1.18x and 1.34x against 0.85x and 0.87x e3nn-jax): ``block`` groups the paths of
-      each input pair, ``dense`` runs a chain of contractions per path.
-
-    ``sparse`` was never the fastest on these shapes on a CPU.
+    ``sparse`` was the fastest nowhere on a CPU.
 
     On ``backend="jax"`` the rule takes no ``fused``: XLA's CPU gathers and scatter-adds made it
     0.2-0.6x e3nn-jax forward+backward where torch ran it at 1.3-2.5x (uuu at L = 2, 3, MACE's
     convolution at 16 channels L = 2, the full product at L = 3), below ``dense`` and ``block``
-    (0.6-1.3x) on each. It takes ``folded`` for products without weights (one constant matrix, one
-    GEMM: the full product at L = 1..3 ran 2.1-2.9x e3nn-jax forward+backward, ``block`` 0.9-1.0x),
-    not for weighted ones (e3nn's 8-channel fully connected layer at L = 1: 0.67x, ``dense`` 1.17x).
+    (0.6-1.3x) on each. It folds products without weights (the full product at L = 1..3 ran
+    2.1-2.9x e3nn-jax forward+backward, ``block`` 0.9-1.0x), not weighted ones (e3nn's 8-channel
+    fully connected layer at L = 1: 0.67x, ``dense`` 1.17x), and keeps ``block`` for MACE's
+    convolution at 128 channels (``dense`` there is measured in torch only).
 
     On ``device="cuda"`` (measured the same way in torch on an H200, 3000 rows, on the shapes of
     ``tpcore compare``, where every call is a few kernel launches and the launches dominate):
@@ -157,20 +158,30 @@ def auto_strategy(
             return "fused"
         limit = FOLDED_AUTO_MAX_BYTES_CUDA if folded_limit is None else min(folded_limit, FOLDED_AUTO_MAX_BYTES_CUDA)
         return "folded" if not per_sample and folded_bytes(d) <= limit else "block"
-    if no_w_output and fused_terms(d) <= FUSED_AUTO_MAX_TERMS and backend != "jax":
-        return "fused"
+    edge = all(p.seg2.mul == 1 for p in d.paths)  # one channel per block of x2: the edge harmonics
     limit = FOLDED_AUTO_MAX_BYTES_CPU if folded_limit is None else min(folded_limit, FOLDED_AUTO_MAX_BYTES_CPU)
-    # jax: folded only without weights (one constant matrix); torch: only with (measured cases)
-    foldable = not d.weighted_paths if backend == "jax" else bool(d.weighted_paths)
-    if not per_sample and foldable and folded_bytes(d) <= limit:
+    foldable = not per_sample and folded_bytes(d) <= limit
+    if foldable and not d.weighted_paths:
         return "folded"
-    if no_w_output or all(p.seg2.mul == 1 for p in d.paths):
+    terms = FUSED_AUTO_MAX_TERMS_EDGE if edge else FUSED_AUTO_MAX_TERMS
+    if backend != "jax" and no_w_output and fused_terms(d) <= terms:
+        return "fused"
+    if backend != "jax" and foldable and edge:
+        return "folded"
+    if backend != "jax" and edge and no_w_output and min(p.seg1.mul for p in d.paths) >= DENSE_AUTO_MIN_CHANNELS:
+        return "dense"
+    if no_w_output or edge:
         return "block"
     return "dense"
 
 
 #: ``auto`` takes ``fused`` up to this many terms (:func:`fused_terms`) on a CPU
 FUSED_AUTO_MAX_TERMS = 1024
+#: ... and up to this many where the second input has one channel per block (the edge harmonics)
+FUSED_AUTO_MAX_TERMS_EDGE = 512
+#: ``auto`` on a CPU takes ``dense`` over ``block`` for a convolution with the edge harmonics (no
+#: ``w`` output) from this many channels of ``x1``
+DENSE_AUTO_MIN_CHANNELS = 128
 #: ``auto`` on a CPU takes ``folded`` for weighted products up to this many bytes of :func:`folded_bytes`
 FOLDED_AUTO_MAX_BYTES_CPU = 2**20
 #: ``auto`` takes ``fused`` up to this many terms on a CUDA device
@@ -272,4 +283,5 @@ def _folded_bytes(d: Descriptor, per_sample: int, itemsize: int) -> int:
     return values + (constant if len(weighted) < len(d.paths) else 0) + (per_sample if weighted else 0)
 
 
-__all__ = ["FOLDED_AUTO_MAX_BYTES_CPU", "FOLDED_AUTO_MAX_BYTES_CUDA", "FUSED_AUTO_MAX_TERMS", "FUSED_AUTO_MAX_TERMS_CUDA", "MODEL_STRATEGIES", "auto_strategy", "channelwise_flops", "coefficient_bytes", "flops", "folded_bytes", "fused_terms", "per_call_flops"]
+__all__ = ["DENSE_AUTO_MIN_CHANNELS", "FOLDED_AUTO_MAX_BYTES_CPU", "FOLDED_AUTO_MAX_BYTES_CUDA", "FUSED_AUTO_MAX_TERMS", "FUSED_AUTO_MAX_TERMS_CUDA",
+           "FUSED_AUTO_MAX_TERMS_EDGE", "MODEL_STRATEGIES", "auto_strategy", "channelwise_flops", "coefficient_bytes", "flops", "folded_bytes", "fused_terms", "per_call_flops"]
