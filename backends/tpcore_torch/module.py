@@ -10,7 +10,8 @@ with the same irreps loads into it.
 
 The module holds no module object, closure or framework handle: it deep-copies, pickles and
 ``torch.save``s as a whole; ``forward`` is scriptable by ``torch.jit.script`` and traceable by
-``torch.compile(fullgraph=True)`` with internal, shared or per-sample weights.
+``torch.compile(fullgraph=True)`` with internal, shared or per-sample weights. Eager calls of the
+``fused`` strategy run :class:`.fused.FusedProduct`, which keeps only the inputs for backward.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ class TensorProduct(torch.nn.Module):
             constants.register_buffer(buffer_name(name), constant_tensor(value, dtype, device), persistent=False)
         self.program_shared = compile_plan(plan, False, constants)
         self.program_per_sample = compile_plan(plan, True, constants) if self.spec.weight_numel else self.program_shared
-        # eager and torch.compile calls of ``fused`` keep only the inputs for backward (.fused)
+        # eager calls of ``fused`` keep only their inputs for backward (.fused)
         self._fused = plan.strategy == "fused" and "fused_i1" in plan.consts  # (a product of empty irreps has no terms)
 
     def _apply(self, fn, recurse=True):
@@ -183,9 +184,10 @@ class TensorProduct(torch.nn.Module):
         program = self.program_per_sample if per_sample else self.program_shared
         if torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active():
             return program(x1, x2, w)
-        const = program._buffers
-        return FusedProduct.apply(x1, x2, w, const[_FUSED_I1], const[_FUSED_I2], const.get(_FUSED_WEIGHT),
-                                  const[_FUSED_VALUE], const[_FUSED_K], self.dim_out)
+        # (getattr: the program may have been scripted in place, as e3nn.util.jit.compile does)
+        return FusedProduct.apply(x1, x2, w, getattr(program, _FUSED_I1), getattr(program, _FUSED_I2),
+                                  getattr(program, _FUSED_WEIGHT, None), getattr(program, _FUSED_VALUE),
+                                  getattr(program, _FUSED_K), self.dim_out)
 
     @torch.jit.unused
     def _check_eager(self, x1, x2, weights) -> None:

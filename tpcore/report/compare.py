@@ -114,9 +114,9 @@ def measure(backends, workloads, Ls, batch, repeat, budget_s: float = BUDGET_S, 
         if (peak := matmul_call(b)) is not None:
             calls["peak"] = peak
         t0 = time.perf_counter()
-        # Batch-1 calls get rounds of their own: right after a large forward+backward frees its
-        # memory, a call of a few ms ran 3-5x slower (tpcore's and e3nn's alike), which in shared
-        # rounds put fc32's batch-1 ratio anywhere between 0.2 and 1.4.
+        # Batch-1 calls get rounds of their own, among calls of their size: the first call after a
+        # large one runs on cold caches, 3-5x slower (tpcore's and e3nn's alike), which put fc32's
+        # batch-1 ratio anywhere between 0.2 and 1.4 in shared rounds.
         small = {key: call for key, call in calls.items() if key[-1] == "batch1"}
         timings = interleaved({key: call for key, call in calls.items() if key not in small},
                               min_rounds=repeat, budget_s=budget_s)
