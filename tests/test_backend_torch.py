@@ -277,7 +277,7 @@ def test_generated_programs_hold_no_stacked_or_idle_reshapes_and_split_what_they
                 assert not stacked and not idle, (param.id, node.format_node())
 
 
-FUSED_SPECS = {
+SAVING_SPECS = {
     "uvw": TensorProductSpec.cgtp(*CGTP_CASES["uvw"]),
     "uvuv-unweighted": TensorProductSpec.cgtp(*CGTP_CASES["uvuv"], mode="uvuv"),
     "mixed": TensorProductSpec.cgtp("2x0e + 2x1o", "1x0e + 1x1o", "2x0e + 2x1o",
@@ -286,27 +286,34 @@ FUSED_SPECS = {
 
 
 @pytest.mark.parametrize(
-    "name, per_sample",
-    [(name, per_sample) for name, spec in FUSED_SPECS.items() for per_sample in (False, True) if spec.weight_numel or not per_sample],
-)
-def test_eager_fused_keeps_only_its_inputs_for_backward(name, per_sample):
-    """An eager ``fused`` call saves no intermediate for backward (only views of its inputs), and
-    its value, gradients and second derivatives are the generated program's."""
+    "strategy, name, per_sample",
+    [(strategy, name, per_sample) for strategy in ("fused", "folded") for name, spec in SAVING_SPECS.items()
+     for per_sample in (False, True) if (spec.weight_numel or not per_sample) and not (strategy == "folded" and per_sample)],
+)  # (folded runs another strategy's program for per-sample weights, which cannot be folded)
+def test_eager_fused_and_folded_keep_nothing_batch_sized_but_the_output(strategy, name, per_sample):
+    """Eager ``fused`` and ``folded`` calls keep no intermediate that grows with the batch for the
+    backward pass (their Functions keep the inputs; ``folded`` also its weights' matrix), and their
+    values, gradients and second derivatives are the generated program's."""
     from tpcore.report.memory import _saved_bytes
 
-    spec = FUSED_SPECS[name]
-    tp = build(spec, "fused")
+    spec = SAVING_SPECS[name]
+    tp = build(spec, strategy)
     rng = np.random.default_rng(12)
-    x1, x2 = (torch.tensor(rng.normal(size=(5, d))) for d in (spec.irreps_in1.dim, spec.irreps_in2.dim))
-    w = torch.tensor(rng.normal(size=(5, spec.weight_numel) if per_sample else (spec.weight_numel,))) if spec.weight_numel else None
-    out = tp(x1, x2, w)
-    assert _saved_bytes(tp, (x1, x2, w)) == out.numel() * out.element_size()
 
+    def arrays(batch):
+        x1, x2 = (torch.tensor(rng.normal(size=(batch, d))) for d in (spec.irreps_in1.dim, spec.irreps_in2.dim))
+        shape = (batch, spec.weight_numel) if per_sample else (spec.weight_numel,)
+        return x1, x2, torch.tensor(rng.normal(size=shape)) if spec.weight_numel else None
+
+    kept = [_saved_bytes(tp, arrays(batch)) - batch * spec.irreps_out.dim * 8 for batch in (5, 50)]
+    assert kept[0] == kept[1], kept
+
+    x1, x2, w = arrays(5)
     leaves = [a.clone().requires_grad_() for a in (x1, x2, w) if a is not None]
     program = tp.program_per_sample if per_sample else tp.program_shared
     outputs = tp(*leaves), program(*leaves[:2], leaves[2] if w is not None else tp._anchor)
     torch.testing.assert_close(outputs[0], outputs[1], rtol=1e-12, atol=1e-12)
-    cotangent = torch.tensor(rng.normal(size=out.shape))
+    cotangent = torch.tensor(rng.normal(size=outputs[0].shape))
     grads = [torch.autograd.grad((o * cotangent).sum(), leaves, create_graph=True) for o in outputs]
     for a, b in zip(*grads):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)

@@ -11,7 +11,8 @@ with the same irreps loads into it.
 The module holds no module object, closure or framework handle: it deep-copies, pickles and
 ``torch.save``s as a whole; ``forward`` is scriptable by ``torch.jit.script`` and traceable by
 ``torch.compile(fullgraph=True)`` with internal, shared or per-sample weights. Eager calls of the
-``fused`` strategy run :class:`.fused.FusedProduct`, which keeps only the inputs for backward.
+``fused`` strategy run :class:`.fused.FusedProduct`, and of ``folded`` with shared weights
+:class:`.folded.FoldedProduct`, which keep only the inputs for backward.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from tpcore.spec import TensorProductSpec
 from tpcore.validation import check_call, check_input_types
 
 from .codegen import buffer_name, compile_plan, keep_constants_out_of_state_dict
+from .folded import FoldedProduct
 from .fused import FusedProduct
 
 COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
@@ -82,8 +84,10 @@ class TensorProduct(torch.nn.Module):
             constants.register_buffer(buffer_name(name), constant_tensor(value, dtype, device), persistent=False)
         self.program_shared = compile_plan(plan, False, constants)
         self.program_per_sample = compile_plan(plan, True, constants) if self.spec.weight_numel else self.program_shared
-        # eager calls of ``fused`` keep only their inputs for backward (.fused)
+        # eager calls of ``fused``, and of ``folded`` with shared weights, keep only their inputs for
+        # backward (.fused, .folded)
         self._fused = plan.strategy == "fused" and "fused_i1" in plan.consts  # (a product of empty irreps has no terms)
+        self._folded = plan.strategy == "folded" and "T_index" in plan.consts  # (without weights nothing is kept)
 
     def _apply(self, fn, recurse=True):
         # Module.to/.double()/.float()/.cuda() all come here. A dtype change recomputes the
@@ -112,7 +116,8 @@ class TensorProduct(torch.nn.Module):
         # a module saved before plans depended on the device type ran the strategy it names, on a CPU's plan
         self.__dict__.setdefault("_requested_strategy", self.__dict__.get("_strategy"))
         self.__dict__.setdefault("_plan_device", "cpu")
-        self.__dict__.setdefault("_fused", False)  # (saved before ``fused`` had its own autograd Function)
+        self.__dict__.setdefault("_fused", False)  # (saved before ``fused`` and ``folded`` had their
+        self.__dict__.setdefault("_folded", False)  # own autograd Functions)
         for program in (self.program_shared, self.program_per_sample):
             if isinstance(program, torch.fx.GraphModule):
                 keep_constants_out_of_state_dict(program)
@@ -171,6 +176,8 @@ class TensorProduct(torch.nn.Module):
             return x1.new_zeros(batch + [self.dim_out]) + 0 * (x1.sum() + x2.sum() + w.sum())
         if self._fused and not torch.jit.is_scripting() and not torch.jit.is_tracing():
             out = self._fused_product(x1, x2, w, per_sample)
+        elif self._folded and not per_sample and not torch.jit.is_scripting() and not torch.jit.is_tracing():
+            out = self._folded_product(x1, x2, w)
         elif per_sample:
             out = self.program_per_sample(x1, x2, w)
         else:
@@ -188,6 +195,20 @@ class TensorProduct(torch.nn.Module):
         return FusedProduct.apply(x1, x2, w, getattr(program, _FUSED_I1), getattr(program, _FUSED_I2),
                                   getattr(program, _FUSED_WEIGHT, None), getattr(program, _FUSED_VALUE),
                                   getattr(program, _FUSED_K), self.dim_out)
+
+    @torch.jit.unused
+    def _folded_product(self, x1: torch.Tensor, x2: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """The ``folded`` program's result by :class:`~.folded.FoldedProduct`: the weights folded
+        into ``T`` as the program's ``weight_fold`` does; the program itself under ``torch.compile``
+        and ``torch.func``."""
+        program = self.program_shared
+        if torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active():
+            return program(x1, x2, w)
+        rows = self.dim_in1 * self.dim_in2
+        terms = w.index_select(0, getattr(program, _T_INDEX)) * getattr(program, _T_VALUE)
+        T = w.new_zeros(rows * self.dim_out).index_add(0, getattr(program, _T_TARGET), terms).reshape(rows, self.dim_out)
+        constant = getattr(program, _T_CONSTANT, None)  # the paths without weights
+        return FoldedProduct.apply(x1, x2, T if constant is None else T + constant)
 
     @torch.jit.unused
     def _check_eager(self, x1, x2, weights) -> None:
@@ -229,6 +250,8 @@ PROGRAMS = ("program_shared", "program_per_sample")
 _FUSED_I1, _FUSED_I2, _FUSED_WEIGHT, _FUSED_VALUE, _FUSED_K = (
     buffer_name(f"fused_{name}") for name in ("i1", "i2", "weight", "value", "k")
 )
+#: ... and of the ``folded`` program's (tpcore.plan._lower_cgtp_folded)
+_T_INDEX, _T_TARGET, _T_VALUE, _T_CONSTANT = (buffer_name(name) for name in ("T_index", "T_target", "T_value", "T0"))
 
 
 def _drop_program_constants(module, state_dict, prefix, local_metadata) -> None:
