@@ -114,9 +114,10 @@ def auto_strategy(
       :data:`FUSED_AUTO_MAX_TERMS`, and :data:`FUSED_AUTO_MAX_TERMS_EDGE` with one channel per block
       of the second input;
     - ``folded`` for weighted products with the edge harmonics, small tables: e3nn's layer with the
-      edge harmonics at L = 1, 2 ran 2.0x and 1.3x (``block`` 1.2x, 1.0x; at 2.5 MiB, L = 3, 0.9x
-      against 1.25x); with several channels on both inputs it lost to ``dense`` even with small tables
-      (8 channels at L = 1: 1.34x against 1.66x);
+      edge harmonics at L = 1, 2 ran 1.6x and 1.2x (``block`` 1.0x, 1.0x; at 2.5 MiB, L = 3, 0.9x
+      against 1.2x; jax at L = 1, 2: 1.30x and 1.22x e3nn-jax, ``block`` 0.97x and 0.98x); with
+      several channels on both inputs it lost to ``dense`` even with small tables (8 channels at
+      L = 1: 1.30x against 1.55x; jax 0.54x against 1.04x);
     - MACE's convolution past ``fused``'s terms: ``block`` at 16 and 32 channels (1.2-1.3x; its one
       coupling per input pair is shared by every path of the pair), ``dense`` from
       :data:`DENSE_AUTO_MIN_CHANNELS` (128 channels at L = 2, 3: 1.6x and 1.8x, ``block`` 1.4x and
@@ -133,9 +134,9 @@ def auto_strategy(
     0.2-0.6x e3nn-jax forward+backward where torch ran it at 1.3-2.5x (uuu at L = 2, 3, MACE's
     convolution at 16 channels L = 2, the full product at L = 3), below ``dense`` and ``block``
     (0.6-1.3x) on each. It folds products without weights (the full product at L = 1..3 ran
-    2.1-2.9x e3nn-jax forward+backward, ``block`` 0.9-1.0x), not weighted ones (e3nn's 8-channel
-    fully connected layer at L = 1: 0.67x, ``dense`` 1.17x), and keeps ``block`` for MACE's
-    convolution at 128 channels (``dense`` there is measured in torch only).
+    2.1-2.9x e3nn-jax forward+backward, ``block`` 0.9-1.0x) and weighted ones with the edge
+    harmonics as torch does, and keeps ``block`` for MACE's convolution at 128 channels (``dense``
+    there is measured in torch only).
 
     On ``device="cuda"`` (measured the same way in torch on an H200, 3000 rows, on the shapes of
     ``tpcore compare``, where every call is a few kernel launches and the launches dominate):
@@ -166,7 +167,7 @@ def auto_strategy(
     terms = FUSED_AUTO_MAX_TERMS_EDGE if edge else FUSED_AUTO_MAX_TERMS
     if backend != "jax" and no_w_output and fused_terms(d) <= terms:
         return "fused"
-    if backend != "jax" and foldable and edge:
+    if foldable and edge:
         return "folded"
     if backend != "jax" and edge and no_w_output and min(p.seg1.mul for p in d.paths) >= DENSE_AUTO_MIN_CHANNELS:
         return "dense"
