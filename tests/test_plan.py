@@ -38,6 +38,10 @@ def test_auto_reads_the_shape_of_the_descriptor():
     assert fused_terms(describe(fully_connected(1))) <= FUSED_AUTO_MAX_TERMS and resolve_strategy(fully_connected(1)) == "folded"
     assert auto_strategy(describe(fully_connected(1)), per_sample=True) == "block"  # per-sample weights cannot fold
     assert resolve_strategy(fully_connected(1), backend="jax") == "folded"  # jax: 1.30x e3nn-jax, block 0.97x
+    # per-sample weights cannot fold: the program for them is the backend's own pick (jax takes no fused)
+    conv = convolution(1, 16)
+    assert [op.kind for op in lower(conv, "folded", backend="jax").program(per_sample=True)] == [op.kind for op in lower(conv, "block").ops]
+    assert [op.kind for op in lower(conv, "folded").program(per_sample=True)] == [op.kind for op in lower(conv, "fused").ops]
     # jax: XLA's gathers made fused 0.2-0.6x e3nn-jax; a channel-wise product runs block there
     assert resolve_strategy(uuu, backend="jax") == "block"
     uuu3 = TensorProductSpec.cgtp(s2_irreps(3, mul=8), s2_irreps(3, mul=8), s2_irreps(3, mul=8), mode="uuu")

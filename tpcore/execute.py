@@ -93,9 +93,12 @@ class PlanFunction:
     ``(..., weight_numel)`` (one vector per sample).
     """
 
+    #: the backend whose measurements ``auto`` follows (:func:`tpcore.cost.auto_strategy`)
+    backend: str | None = None
+
     def __init__(self, spec: TensorProductSpec, ops: ArrayOps, dtype: str, strategy: str | None = None):
         self.spec = spec
-        self.plan = lower(spec, strategy)
+        self.plan = lower(spec, strategy, backend=self.backend)
         self.ops = ops
         self.dtype = np.dtype(dtype)
         self.programs = {False: resolve(self.plan, False)}

@@ -148,14 +148,15 @@ def resolve_strategy(spec: TensorProductSpec, strategy: str | None = None, backe
 
 
 @lru_cache(maxsize=256)
-def lower(spec: TensorProductSpec, strategy: str | None = None, device: str | None = None) -> Plan:
+def lower(spec: TensorProductSpec, strategy: str | None = None, device: str | None = None,
+          backend: str | None = None) -> Plan:
     """The plan of ``spec`` with the given strategy (default: the variant's first, resolved).
 
-    ``Plan.strategy`` is the strategy used (``auto`` resolved for the device type ``device``,
-    ``"cpu"`` by default). ``folded`` cannot fold one weight vector per row: its plan's program for
-    per-sample weights is the one ``auto`` picks for them on that device.
+    ``Plan.strategy`` is the strategy used (``auto`` resolved for the backend ``backend`` and the
+    device type ``device``, ``"cpu"`` by default). ``folded`` cannot fold one weight vector per
+    row: its plan's program for per-sample weights is the one ``auto`` picks for them there.
     """
-    strategy = resolve_strategy(spec, strategy, device=device)
+    strategy = resolve_strategy(spec, strategy, backend=backend, device=device)
     if strategy == "folded":
         check_folded_size(spec)
     d = describe(spec)
@@ -167,7 +168,7 @@ def lower(spec: TensorProductSpec, strategy: str | None = None, device: str | No
         _CGTP_LOWERINGS[strategy](d, b)
         if strategy == "folded" and d.weight_numel:
             per_sample = _Builder(consts=b.consts, prefix="per_sample_")
-            _CGTP_LOWERINGS[auto_strategy(d, device=device, per_sample=True)](d, per_sample)
+            _CGTP_LOWERINGS[auto_strategy(d, backend, device, per_sample=True)](d, per_sample)
             per_sample_ops = tuple(per_sample.ops)
     else:
         _lower_channelwise(d, strategy, b)

@@ -42,10 +42,11 @@ class TensorProduct(PlanFunction):
     """
 
     array_kind = "jax"
+    backend = "jax"
 
     def __init__(self, spec: TensorProductSpec, *, strategy: str | None = None, device=None, dtype="float32"):
         self.device = jax_device(device)
-        strategy = resolve_strategy(spec, strategy, backend="jax")  # auto as measured on jax
+        strategy = resolve_strategy(spec, strategy, backend=self.backend)  # auto as measured on jax
         super().__init__(spec, JaxOps(self.device), jax_dtype(dtype).name, strategy)
         # One XLA computation per input signature instead of one dispatch (and compilation) per plan
         # op in eager use; nested in a user's jit it is inlined. Shape and dtype checks run while
@@ -62,7 +63,7 @@ class TensorProduct(PlanFunction):
         other = DERIVATIVE_STRATEGY.get(program.plan.strategy) if program.plan.spec.variant == "cgtp" else None
         if other is None:
             return forward
-        tangent_program = resolve(lower(program.plan.spec, other), program.per_sample)
+        tangent_program = resolve(lower(program.plan.spec, other, backend=self.backend), program.per_sample)
         consts = {ident: self.ops.asarray(v, self.dtype) for ident, v in tangent_program.const_values().items()}
         return _differentiated_as(forward, compile_function(tangent_program, self.ops, consts))
 
