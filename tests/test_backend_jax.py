@@ -655,3 +655,20 @@ def test_block_differentiates_as_dense_with_every_order_and_vmap():
     assert_close(along, reference_grads(spec, x1, x2, w, g)[0])
     per_row = jax.vmap(lambda a, b: tp(a, b, a3))(a1, a2)
     assert_close(per_row, reference(spec, x1, x2, w))
+
+
+def test_folded_runs_its_per_sample_program_with_that_programs_derivatives():
+    """``folded`` cannot fold per-sample weights: it runs jax's ``auto`` pick for them (``block`` for
+    MACE's convolution), differentiated as that strategy is (``dense``'s custom JVP)."""
+    from tpcore.report.workloads import convolution_spec
+
+    spec = convolution_spec(2, 1)
+    tp = build(spec, "folded")
+    assert tp.plan.program_strategy(True) == "block" and tp.plan.program_strategy(False) == "folded"
+    assert isinstance(tp.functions[True], jax.custom_jvp) and not isinstance(tp.functions[False], jax.custom_jvp)
+    rng = np.random.default_rng(13)
+    x1, x2, w = inputs(spec, rng, batch=(4,), per_sample=True)
+    g = rng.normal(size=(4, spec.irreps_out.dim))
+    f = lambda a, b, c: jnp.sum(jnp.asarray(g) * tp(a, b, c))  # noqa: E731
+    for got, expected in zip(jax.grad(f, argnums=(0, 1, 2))(*jarrays(x1, x2, w)), reference_grads(spec, x1, x2, w, g)):
+        assert_close(got, expected)

@@ -89,7 +89,8 @@ class Plan:
     """A lowered spec: ``ops`` read ``x1``, ``x2``, ``w`` and ``consts`` and write ``output``.
 
     ``per_sample_ops``, when set, is the program to run instead when the weights are per sample
-    (a strategy may be the right one for shared weights only); it reads the same ``consts``.
+    (a strategy may be the right one for shared weights only), lowered by the strategy
+    ``per_sample_strategy``; it reads the same ``consts``.
     """
 
     spec: TensorProductSpec
@@ -98,10 +99,15 @@ class Plan:
     ops: tuple[Op, ...]
     output: str = "out"
     per_sample_ops: tuple[Op, ...] | None = None
+    per_sample_strategy: str | None = None
 
     def program(self, per_sample: bool) -> tuple[Op, ...]:
         """The op list for shared (or no) weights, or for per-sample weights."""
         return self.per_sample_ops if per_sample and self.per_sample_ops is not None else self.ops
+
+    def program_strategy(self, per_sample: bool) -> str:
+        """The strategy whose expansion :meth:`program` is."""
+        return self.per_sample_strategy if per_sample and self.per_sample_ops is not None else self.strategy
 
 
 @dataclass
@@ -161,18 +167,20 @@ def lower(spec: TensorProductSpec, strategy: str | None = None, device: str | No
         check_folded_size(spec)
     d = describe(spec)
     b = _Builder()
-    per_sample_ops = None
+    per_sample_ops = per_sample_strategy = None
     if not d.paths:
         b.op("zeros", "out", n=spec.irreps_out.dim)
     elif spec.variant == "cgtp":
         _CGTP_LOWERINGS[strategy](d, b)
         if strategy == "folded" and d.weight_numel:
             per_sample = _Builder(consts=b.consts, prefix="per_sample_")
-            _CGTP_LOWERINGS[auto_strategy(d, backend, device, per_sample=True)](d, per_sample)
+            per_sample_strategy = auto_strategy(d, backend, device, per_sample=True)
+            _CGTP_LOWERINGS[per_sample_strategy](d, per_sample)
             per_sample_ops = tuple(per_sample.ops)
     else:
         _lower_channelwise(d, strategy, b)
-    return Plan(spec=spec, strategy=strategy, consts=dict(b.consts), ops=tuple(b.ops), per_sample_ops=per_sample_ops)
+    return Plan(spec=spec, strategy=strategy, consts=dict(b.consts), ops=tuple(b.ops), per_sample_ops=per_sample_ops,
+                per_sample_strategy=per_sample_strategy)
 
 
 # -- the folded strategy's memory --------------------------------------------------------------

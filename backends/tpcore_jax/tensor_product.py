@@ -60,7 +60,8 @@ class TensorProduct(PlanFunction):
 
     def compile(self, program: Program):
         forward = super().compile(program)
-        other = DERIVATIVE_STRATEGY.get(program.plan.strategy) if program.plan.spec.variant == "cgtp" else None
+        strategy = program.plan.program_strategy(program.per_sample)  # (folded's per-sample program is another's)
+        other = DERIVATIVE_STRATEGY.get(strategy) if program.plan.spec.variant == "cgtp" else None
         if other is None:
             return forward
         tangent_program = resolve(lower(program.plan.spec, other, backend=self.backend), program.per_sample)
