@@ -103,14 +103,15 @@ def auto_strategy(
     ``uuu`` product at L = 1..3 (``scripts/strategy_sweep.py``; docs/results/sweep-cpu-torch.txt):
 
     - a product without weights folds into one constant matrix, one GEMM of ``x1 (x) x2``
-      (``folded``): the full product at L = 1..3 ran 2.8-3.5x e3nn, ``fused`` 1.7-3.0x; up to
-      :data:`FOLDED_AUTO_MAX_BYTES_CPU` of its tables (the full product to L = 3);
+      (``folded``): the full product at L = 2, 3 ran 3.5x and 2.3x e3nn, ``fused`` 2.4x and 1.7x
+      (at L = 1 2.7x against 2.9x); up to :data:`FOLDED_AUTO_MAX_BYTES_CPU` of its tables (the full
+      product to L = 3);
     - ``fused`` was the fastest where it has few terms and no path mixes channels into every output
-      channel (``uuu`` at L = 1, 2: 1.9-2.0x e3nn, ``block`` 0.6-1.0x; MACE's convolution at 16 and
-      32 channels, L = 1: 1.0-1.2x), and lost above (MACE's convolution at 16 channels, L = 2, 944
-      terms: 0.98x, ``block`` 1.17x): its gathers cost per term and row, again in its backward
-      (:mod:`tpcore_torch.fused` keeps only its inputs), and a ``w`` output repeats every product
-      once per output channel (e3nn's layer with the edge harmonics at L = 1: 0.45x);
+      channel (``uuu`` at L = 1, 2: 2.0-2.1x e3nn, ``block`` 0.6-1.0x; MACE's convolution at 16 and
+      32 channels, L = 1: 1.05-1.26x, ``block`` 0.9x), and lost above (MACE's convolution at 16
+      channels, L = 2, 944 terms: 0.97x, ``block`` 1.19x): its gathers cost per term and row, again
+      in its backward (:mod:`tpcore_torch.fused` keeps only its inputs), and a ``w`` output repeats
+      every product once per output channel (e3nn's layer with the edge harmonics at L = 1: 0.4x);
       :data:`FUSED_AUTO_MAX_TERMS`, and :data:`FUSED_AUTO_MAX_TERMS_EDGE` with one channel per block
       of the second input;
     - ``folded`` for weighted products with the edge harmonics, small tables: e3nn's layer with the
@@ -122,13 +123,14 @@ def auto_strategy(
       coupling per input pair is shared by every path of the pair), ``dense`` from
       :data:`DENSE_AUTO_MIN_CHANNELS` (128 channels at L = 2, 3: 1.6x and 1.8x, ``block`` 1.4x and
       1.5x; per-path GEMMs of 128 rows);
-    - several channels on both inputs: ``dense`` at every L (1.0-3.8x; 0.9-1.0x at L = 2, where e3nn
-      itself reaches a quarter to two fifths of the matmul peak), ``block`` 0.3-1.5x;
+    - several channels on both inputs: ``dense`` at every L (1.5-3.8x; 0.9-1.0x at L = 2, where e3nn
+      itself reaches 8-45% of the matmul peak), ``block`` 0.3-1.5x;
     - past ``fused``'s terms, the channel-wise ``uuu`` runs ``block`` (1.1x at L = 3, ``dense`` 0.7x;
       jax at L = 3, 4: 1.18x and 1.34x against 0.85x and 0.87x): ``block`` groups the paths of each
       input pair, ``dense`` runs a chain of contractions per path.
 
-    ``sparse`` was the fastest nowhere on a CPU.
+    ``sparse`` was the fastest nowhere in torch on a CPU (in jax it was on ``uuu`` and the 8-channel
+    fully connected layer at L = 1, 2.1x and 1.9x e3nn-jax, and lost at L = 3: not in the rule).
 
     On ``backend="jax"`` the rule takes no ``fused``: XLA's CPU gathers and scatter-adds made it
     0.2-0.6x e3nn-jax forward+backward where torch ran it at 1.3-2.5x (uuu at L = 2, 3, MACE's
