@@ -175,9 +175,18 @@ def _rst_to_markdown(text: str | None) -> str:
     return text
 
 
+USAGE = "usage: python scripts/hookdoc.py [PATH]  (write the hook reference to PATH; default: print it)"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Write the rendered reference to the path given (default: print it)."""
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0
+    if len(argv) > 1 or (argv and argv[0].startswith("-")):
+        print(f"hookdoc.py: expected at most one path, got {' '.join(argv)}\n{USAGE}", file=sys.stderr)
+        return 2
     text = render()
     if argv:
         Path(argv[0]).write_text(text)

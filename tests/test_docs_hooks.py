@@ -58,3 +58,12 @@ def test_reference_shows_signatures_and_parameters():
     text = HOOKS_MD.read_text()
     assert "tpcore_register_backends(register: Callable[[Backend], None]) -> None" in text
     assert "- **register**: call `register(Backend(...))` once per backend." in text
+
+
+def test_the_generator_takes_a_path_and_nothing_else(tmp_path, monkeypatch, capsys):
+    """``--help`` prints the usage instead of writing a file named ``--help``; other options are refused."""
+    monkeypatch.chdir(tmp_path)
+    assert hookdoc.main(["--help"]) == 0 and "usage:" in capsys.readouterr().out
+    assert hookdoc.main(["-x"]) == 2 and "expected at most one path" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+    assert hookdoc.main(["hooks.md"]) == 0 and (tmp_path / "hooks.md").read_text() == HOOKS_MD.read_text()
