@@ -31,8 +31,9 @@ from tpcore.report.workloads import SHAPES, peer_on
 
 
 def working_bytes(spec, strategy: str, rows: int) -> int:
-    """What a forward+backward of ``strategy`` keeps per call, roughly: ``fused``'s gathered terms
-    (four float32 arrays of ``rows x terms``), ``folded``'s outer product ``x1 (x) x2`` (two)."""
+    """What a forward+backward of ``strategy`` allocates per call, roughly: ``fused``'s gathered terms
+    and their products (four float32 arrays of ``rows x terms``), ``folded``'s outer product
+    ``x1 (x) x2`` (two)."""
     d = describe(spec)
     if strategy == "fused":
         return 16 * rows * fused_terms(d)

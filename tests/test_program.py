@@ -130,7 +130,7 @@ def test_pairwise_split_computes_the_einsum():
 def test_a_wide_batched_einsum_runs_as_a_transposed_matmul_and_agrees_with_the_reference():
     """MACE's convolution at 128 channels: its coupling ``(128, 3) @ (3, K)`` per edge is emitted as
     ``(K, 3) @ (3, 128)`` (tpcore.contraction), with per-edge weights, against the float64 oracle."""
-    from tpcore.report.workloads import convolution_spec
+    from tpcore.report.workloads import convolution_spec, fully_connected_spec
 
     spec = convolution_spec(128, 1)
     plan = lower(spec, "block")
@@ -138,6 +138,10 @@ def test_a_wide_batched_einsum_runs_as_a_transposed_matmul_and_agrees_with_the_r
     source = program.source()
     # the two couplings of the 1o block (i = 3) are matmuls now; the 0e block's (i = 1) stay einsums
     assert source.count("einsum('zui,zvik->zuvk'") == 2 and source.count("= matmul(") >= 2 and ".transpose(" in source
+    assert "matmul = ops.matmul" in source
+    # a program with einsums but no transposed product binds no matmul it would not call
+    narrow = resolve(lower(fully_connected_spec(8, 2), "dense"), per_sample=False).source()
+    assert "einsum(" in narrow and "matmul(" not in narrow.split("def program")[1] and "ops.matmul" not in narrow
     rng = np.random.default_rng(5)
     x1, x2 = rng.normal(size=(3, spec.irreps_in1.dim)), rng.normal(size=(3, spec.irreps_in2.dim))
     w = rng.normal(size=(3, spec.weight_numel))

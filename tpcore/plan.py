@@ -139,13 +139,14 @@ def check_strategy(variant: str, strategy: str | None) -> str:
 def resolve_strategy(spec: TensorProductSpec, strategy: str | None = None, backend: str | None = None, device: str | None = None) -> str:
     """The strategy :func:`lower` uses: ``strategy`` checked, with cgtp's ``auto`` (the default) decided.
 
-    ``auto`` reads the descriptor's shape (:func:`tpcore.cost.auto_strategy`): ``fused`` for few
-    coupled terms without fully connected outputs, ``folded`` for small weighted products,
-    ``block`` when the second input has one channel per block (edge harmonics: MACE's
-    convolution, the fully connected layer with spherical harmonics), ``dense`` for
-    multi-channel inputs on both sides; ``backend`` names the backend that
-    will run it and ``device`` the type of its device (``"cpu"`` or ``"cuda"``), where the measured
-    rule differs (jax takes no ``fused``; a GPU takes ``fused`` further, then ``folded``).
+    ``auto`` reads the descriptor's shape (:func:`tpcore.cost.auto_strategy`, which lists the rule
+    and its measurements): ``folded`` for small products without weights, ``fused`` for few coupled
+    terms without fully connected outputs, ``folded`` for small weighted products with the edge
+    harmonics, ``dense`` for MACE's convolution from 128 channels, ``block`` when the second input
+    has one channel per block (edge harmonics) or no path has a fully connected output, else
+    ``dense``; ``backend`` names the backend that will run it and ``device`` the type of its device
+    (``"cpu"`` or ``"cuda"``), where the measured rule differs (jax takes no ``fused``; a GPU takes
+    ``fused`` further, then ``folded``).
     """
     strategy = check_strategy(spec.variant, strategy)
     if strategy != "auto":

@@ -90,12 +90,14 @@ class Program:
 
     def source(self, name: str = "program", tape: bool = False) -> str:
         """Python source of ``make(ops, <constants>) -> name(x1, x2, w)``; see :func:`compile_function`."""
+        expressions = [self._expression(s) for s in self.statements]
+        helpers = {_HELPERS[s.kind] for s in self.statements if s.kind in _HELPERS}
+        helpers |= {"matmul"} if any(e.startswith("matmul(") for e in expressions) else set()  # transposed einsums
         lines = [f"def make({', '.join(['ops', *self.consts])}):"]
-        helpers = {_HELPERS[s.kind] for s in self.statements if s.kind in _HELPERS} | ({"matmul"} if any(s.kind == "einsum" for s in self.statements) else set())
         lines += [f"    {helper} = ops.{helper}" for helper in sorted(helpers)]
         lines.append(f"    def {name}(x1, x2, w):")
         lines.append("        Z = x1.shape[0]")
-        lines += [f"        {s.out} = {self._expression(s)}" for s in self.statements]
+        lines += [f"        {s.out} = {e}" for s, e in zip(self.statements, expressions)]
         if tape:
             lines.append(f"        return ({''.join(s.out + ', ' for s in self.statements)})")
         else:
