@@ -256,18 +256,22 @@ def test_module_state_buffers_and_repr():
 
 def test_generated_programs_hold_no_stacked_or_idle_reshapes_and_split_what_they_narrow():
     """Every reshape of a generated program changes its input's shape and reads something other
-    than a reshape used by it alone, and no tensor is narrowed twice along its last axis (one split
-    instead); the rest is folded at generation. The results are the conformance suite's and the
-    reference tests' above."""
+    than a reshape used by it alone, no tensor is narrowed twice along its last axis (one split
+    instead) and no narrow keeps its whole axis; the rest is folded at generation. The results are
+    the conformance suite's and the reference tests' above."""
     from tpcore_torch.codegen import SHAPE
 
     for param in CASES:
         spec, strategy = param.values
         tp = build(spec, strategy, "float32")
         for program in (tp.program_shared, tp.program_per_sample):
-            narrowed = [n.args[0] for n in program.graph.nodes if n.op == "call_function" and n.target is torch.narrow
-                        and n.args[1] in (-1, len(n.args[0].meta.get(SHAPE, ())) - 1)]
+            narrows = [n for n in program.graph.nodes if n.op == "call_function" and n.target is torch.narrow]
+            narrowed = [n.args[0] for n in narrows if n.args[1] in (-1, len(n.args[0].meta.get(SHAPE, ())) - 1)]
             assert len(narrowed) == len(set(narrowed)), param.id
+            for node in narrows:
+                source, dim, start, length = node.args
+                shape = source.meta.get(SHAPE)
+                assert not (shape and start == 0 and shape[dim] == length), (param.id, node.format_node())
             for node in program.graph.nodes:
                 if node.op != "call_method" or node.target != "reshape":
                     continue

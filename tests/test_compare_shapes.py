@@ -87,6 +87,25 @@ def test_tpcore_builds_the_same_layer_as_e3nn(name):
 def test_large_fully_connected_shapes_stop_early_on_a_cpu_only():
     assert runs_at("fc32", 4, None) and not runs_at("fc32", 5, None) and not runs_at("fc32", 5, "cpu")
     assert runs_at("fc32", 6, "cuda") and runs_at("fc8", 6, None) and runs_at("s2grid", 8, None)
+    assert runs_at("fc32", 6, None, capped=False) and runs_at("fc32", 6, "cpu", capped=False)
+
+
+def test_compare_runs_a_named_shape_past_its_cpu_degree(monkeypatch, capsys):
+    """``--workloads fc32 --lmin 5`` measures fc32 at L = 5 on a CPU; the default list stops it at 4."""
+    from tpcore.cli import main
+    from tpcore.report import compare
+
+    seen = []
+
+    def measure(backends, workloads, Ls, *args, capped=True, **kwargs):
+        seen.append([(w, L) for w in workloads for L in Ls if compare.runs_at(w, L, None, capped)])
+        return {}, {}
+
+    monkeypatch.setattr(compare, "measure", measure)
+    monkeypatch.setattr(compare, "tables", lambda *args: [])
+    assert main(["compare", "--backends", "torch", "--workloads", "fc32", "--lmin", "5", "--lmax", "5"]) == 0
+    assert main(["compare", "--backends", "torch", "--lmin", "5", "--lmax", "5"]) == 0
+    assert seen[0] == [("fc32", 5)] and ("fc32", 5) not in seen[1] and ("fc8", 5) in seen[1]
 
 
 def _row(backend, workload, impl, fwd, bwd=None, batch1=None, memory=None, L=1):

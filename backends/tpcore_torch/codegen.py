@@ -45,6 +45,7 @@ def compile_plan(plan: Plan, per_sample: bool, constants: torch.nn.Module) -> to
         emitter.emit(statement)
     emitter.graph.output(emitter.values[program.output])
     fold_reshapes(emitter.graph)
+    drop_whole_narrows(emitter.graph)
     split_narrows(emitter.graph)
     module = torch.fx.GraphModule(constants, emitter.graph, class_name="TensorProductProgram")
     keep_constants_out_of_state_dict(module)
@@ -79,6 +80,19 @@ def fold_reshapes(graph: torch.fx.Graph) -> None:
         if SHAPE in node.meta and source.meta.get(SHAPE) == node.meta[SHAPE]:
             node.replace_all_uses_with(source)
             graph.erase_node(node)
+
+
+def drop_whole_narrows(graph: torch.fx.Graph) -> None:
+    """A ``narrow`` that keeps its whole axis is its input. (Its backward would still write the
+    gradient into zeros of the input's size: a fill and a copy of each such path's product, which
+    ``block``'s programs narrowed once per output block.)"""
+    for node in list(graph.nodes):
+        if node.op == "call_function" and node.target is torch.narrow:
+            source, dim, start, length = node.args
+            shape = source.meta.get(SHAPE) if isinstance(source, torch.fx.Node) else None
+            if shape and start == 0 and isinstance(shape[dim], int) and shape[dim] == length:
+                node.replace_all_uses_with(source)
+                graph.erase_node(node)
 
 
 def split_narrows(graph: torch.fx.Graph) -> None:

@@ -17,17 +17,19 @@ DEFAULTS = {"lmax": 6, "batch": 1000, "repeat": 7, "timing_seconds": BUDGET_S}
 
 def configure(parser: argparse.ArgumentParser) -> None:
     from tpcore.report.compare import WORKLOADS
-    from tpcore.report.workloads import ALIASES, PEERS
+    from tpcore.report.workloads import ALIASES, PEERS, SHAPES
 
     backends = ",".join(PEERS.values())
+    caps = ", ".join(f"{s.name} to L={s.max_L_cpu}" for s in SHAPES.values() if s.max_L_cpu < DEFAULTS["lmax"])
     aliases = ", ".join(f"{a} = {n}" for a, n in ALIASES.items())
     parser.add_argument("--lmax", type=positive_int, default=None, help="L = LMIN..LMAX (default 6; 2 with --quick)")
     parser.add_argument("--lmin", type=positive_int, default=1, help="(default 1)")
     parser.add_argument("--batch", type=positive_int, default=None, help="rows (edges) per call (default 1000; 256 with --quick)")
     parser.add_argument("--backends", type=names, default=list(PEERS.values()),
                         help=f"comma-separated, among {backends} (default all)")
-    parser.add_argument("--workloads", type=names, default=list(WORKLOADS),
-                        help=f"comma-separated among {','.join(WORKLOADS)} (default all; {aliases})")
+    parser.add_argument("--workloads", type=names, default=None,
+                        help=f"comma-separated among {','.join(WORKLOADS)} (default all, each on a CPU up to "
+                             f"its largest CPU degree: {caps}; a shape named here runs at every L; {aliases})")
     parser.add_argument("--device", default=None,
                         help="where to run, e.g. cuda or cuda:1 (jax's gpu); default each backend's default device")
     parser.add_argument("--quick", action="store_true",
@@ -51,6 +53,9 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, key) is None:
             setattr(args, key, QUICK[key] if args.quick else default)
     check_names("--backends", args.backends, list(PEERS.values()), "the backends with an e3nn peer")
+    capped = args.workloads is None
+    if capped:
+        args.workloads = list(WORKLOADS)
     check_names("--workloads", args.workloads, [*WORKLOADS, *ALIASES], "the workloads")
     if args.lmax < args.lmin:
         raise UsageError(f"--lmax {args.lmax} is below --lmin {args.lmin}")
@@ -69,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"tpcore compare: skipping {b}: {reasons[b]}", file=sys.stderr)
     Ls = list(range(args.lmin, args.lmax + 1))
     workloads = list(dict.fromkeys(canonical(w) for w in args.workloads))
-    rows, peaks = measure(usable, workloads, Ls, args.batch, args.repeat, budget_s=args.timing_seconds, device=args.device)
+    rows, peaks = measure(usable, workloads, Ls, args.batch, args.repeat, budget_s=args.timing_seconds, device=args.device,
+                          capped=capped)
     text = "\n\n".join(tables(rows, peaks, Ls, args.batch, args.device))
     print(text)
     if args.out:

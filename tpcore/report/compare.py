@@ -51,10 +51,11 @@ def workload(name: str, L: int):
     return workload_spec(name, L) if name in GAUNT else shape(name).spec(L)
 
 
-def runs_at(name: str, L: int, device: str | None) -> bool:
-    """Whether ``name`` runs at ``L``: on a CPU each shape stops at its ``max_L_cpu``."""
+def runs_at(name: str, L: int, device: str | None, capped: bool = True) -> bool:
+    """Whether ``name`` runs at ``L``: on a CPU each shape stops at its ``max_L_cpu`` unless
+    ``capped`` is false (the user named the shape)."""
     on_cpu = device is None or device.split(":")[0] == "cpu"
-    return name in GAUNT or not on_cpu or L <= shape(name).max_L_cpu
+    return name in GAUNT or not (on_cpu and capped) or L <= shape(name).max_L_cpu
 
 
 def useful_flops(spec) -> int:
@@ -90,9 +91,10 @@ class Cell:
 
 
 def measure(backends, workloads, Ls, batch, repeat, budget_s: float = BUDGET_S, device: str | None = None,
-            stream=None):
+            stream=None, capped: bool = True):
     """``(rows, peaks)``: at each backend and ``L``, every workload and implementation timed
-    together (:func:`~tpcore.report.timing.interleaved`) with a matmul for the peak."""
+    together (:func:`~tpcore.report.timing.interleaved`) with a matmul for the peak. ``capped``:
+    on a CPU, skip each shape above its ``max_L_cpu`` (:func:`runs_at`)."""
     from statistics import median
 
     from tpcore.report.memory import peak_memory
@@ -106,8 +108,8 @@ def measure(backends, workloads, Ls, batch, repeat, budget_s: float = BUDGET_S, 
     start = time.perf_counter()
     for k, (b, L) in enumerate(todo, start=1):
         local = backend_device(b, device)
-        pairs = [(w, impl) for w in workloads if runs_at(w, L, device) for impl in _impls(b, w)]
-        skipped = [w for w in workloads if not runs_at(w, L, device)]
+        pairs = [(w, impl) for w in workloads if runs_at(w, L, device, capped) for impl in _impls(b, w)]
+        skipped = [w for w in workloads if not runs_at(w, L, device, capped)]
         print(f"[{k}/{len(todo)}] {b} L={L}: building {len(pairs)}" + (f" (not on a CPU: {', '.join(skipped)})" if skipped else "")
               + f", {time.perf_counter() - start:.0f} s so far", file=stream, flush=True)
         calls, prepared = _prepare_calls(b, L, pairs, batch, local, rows, stream)
