@@ -5,7 +5,7 @@ import pytest
 
 from tpcore import TensorProductSpec
 from tpcore.cgtp_paths import channel_triples
-from tpcore.cost import flops, per_call_flops
+from tpcore.cost import flops, folded_matrix_size, per_call_flops
 from tpcore.descriptor import describe
 from tpcore.reference import oracle
 
@@ -98,3 +98,24 @@ def test_flops_count_by_hand():
 def test_descriptor_is_cached_per_spec():
     spec = SPECS[0]
     assert describe(spec) is describe(TensorProductSpec.cgtp(spec.irreps_in1, spec.irreps_in2, spec.irreps_out, mode="uvw"))
+
+
+def test_a_product_of_uuu_paths_on_one_multiplicity_is_one_product_per_channel():
+    """``per_channel_dims``: ``(u, e1, e2, e_out)`` with ``e = sum(2l+1)`` over the segments, only when
+    every path is ``uuu`` and every segment of the three operands has the same multiplicity."""
+    uuu = TensorProductSpec.cgtp("4x0e + 4x1o + 4x2e", "4x0e + 4x1o", "4x0e + 4x1o + 4x1e + 4x2e", mode="uuu")
+    assert describe(uuu).per_channel_dims == (4, 1 + 3 + 5, 1 + 3, 1 + 3 + 3 + 5)
+    assert describe(SPECS[2]).per_channel_dims is None  # uuu, but 2 and 3 channels
+    assert describe(SPECS[0]).per_channel_dims is None  # uvw
+    mixed = TensorProductSpec.cgtp("2x0e + 2x1o", "2x0e + 2x1o", "2x0e + 2x1o",
+                                   instructions=[(0, 0, 0, "uuu", True), (1, 1, 0, "uvu", True)])
+    assert describe(mixed).per_channel_dims is None
+
+
+def test_folded_per_channel_counts_by_hand():
+    """4x(0e + 1o) twice into 4x(0e + 1o), uuu: per channel 4 x 4 outer-product entries (one
+    multiply each) times a 16 x 4 matrix (2 * 4 each): 4 * 16 * 9 per row; the dense matrix of the
+    other folds would be (16 * 16, 16), ``u^2`` times the work."""
+    spec = TensorProductSpec.cgtp("4x0e + 4x1o", "4x0e + 4x1o", "4x0e + 4x1o", mode="uuu")
+    assert flops(describe(spec))["folded"] == 4 * 16 * 9
+    assert folded_matrix_size(describe(spec)) == 4 * 16 * 4 == (16 * 16 * 16) // 4**2

@@ -11,7 +11,7 @@ from tpcore.autodiff import ProgramVJP, VJPOps
 from tpcore.irreps import s2_irreps
 from tpcore.cost import (
     FOLDED_AUTO_MAX_BYTES_CPU, FOLDED_AUTO_MAX_BYTES_CUDA, FUSED_AUTO_MAX_TERMS, FUSED_AUTO_MAX_TERMS_CUDA, FUSED_AUTO_MAX_TERMS_EDGE,
-    auto_strategy, folded_bytes, fused_terms,
+    FOLDED_AUTO_MAX_BYTES_PER_CHANNEL_JAX, auto_strategy, folded_bytes, fused_terms,
 )
 from tpcore.descriptor import describe
 from tpcore.plan import STRATEGIES, lower, resolve_strategy
@@ -42,11 +42,15 @@ def test_auto_reads_the_shape_of_the_descriptor():
     conv = convolution(1, 16)
     assert [op.kind for op in lower(conv, "folded", backend="jax").program(per_sample=True)] == [op.kind for op in lower(conv, "block").ops]
     assert [op.kind for op in lower(conv, "folded").program(per_sample=True)] == [op.kind for op in lower(conv, "fused").ops]
-    # jax: XLA's gathers made fused 0.2-0.6x e3nn-jax; a channel-wise product runs block there
-    assert resolve_strategy(uuu, backend="jax") == "block"
+    # jax: XLA's gathers made fused 0.2-0.6x e3nn-jax; a channel-wise product folds per channel there
+    # (1.17-1.26x e3nn-jax forward+backward at L = 1, 2, block 0.74-0.80x) while its matrix is small
+    assert describe(uuu).per_channel_dims == (8, 9, 9, 9) and resolve_strategy(uuu, backend="jax") == "folded"
     uuu3 = TensorProductSpec.cgtp(s2_irreps(3, mul=8), s2_irreps(3, mul=8), s2_irreps(3, mul=8), mode="uuu")
-    # past fused's terms a product with no w output runs block (1.25x e3nn), not dense (0.82x)
-    assert fused_terms(describe(uuu3)) > FUSED_AUTO_MAX_TERMS and resolve_strategy(uuu3) == "block"
+    # past fused's terms it folds per channel (2.2x e3nn forward+backward at L = 3, block 1.1x)
+    assert fused_terms(describe(uuu3)) > FUSED_AUTO_MAX_TERMS and resolve_strategy(uuu3) == "folded"
+    uuu5 = TensorProductSpec.cgtp(s2_irreps(5, mul=8), s2_irreps(5, mul=8), s2_irreps(5, mul=8), mode="uuu")
+    assert folded_bytes(describe(uuu5)) > FOLDED_AUTO_MAX_BYTES_PER_CHANNEL_JAX and resolve_strategy(uuu5, backend="jax") == "block"
+    assert resolve_strategy(uuu5) == "folded" and auto_strategy(describe(uuu3), per_sample=True) == "block"
     # a product without weights folds into one constant matrix (torch 2.8-3.5x e3nn, fused 2.4-3.0x;
     # jax 2.1-2.9x e3nn-jax), a weighted one only with the edge harmonics
     full = TensorProductSpec.cgtp(s2_irreps(2), s2_irreps(2), None, mode="uvuv")

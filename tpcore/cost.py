@@ -10,8 +10,9 @@ implement yet (:data:`MODEL_STRATEGIES`):
   of the path's mode. ``fused`` multiplies and scatters one term per nonzero entry and channel
   triple of every path at once (a product, a weight and a scatter-add each). ``folded`` multiplies
   the outer product ``x1 (x) x2`` by one dense ``(dim1 dim2, dim_out)`` matrix with the weights
-  folded in; its fold, a scatter of one value per weighted coupling entry and channel triple, is
-  done once per call (:func:`per_call_flops`).
+  folded in (per channel, ``(u, e1 e2, e_out)``, for products of ``uuu`` paths on one multiplicity);
+  its fold, a scatter of one value per weighted coupling entry and channel triple, is done once per
+  call (:func:`per_call_flops`).
 - s2grid ``matrix`` evaluates/projects with dense ``(G, dim)`` SH tables on ``G = res_beta *
   res_alpha`` grid points; ``fft`` does the same per ``cos(beta)`` ring with Legendre tables and a
   real FFT in ``alpha`` (``2.5 n log2 n`` per ring), the "FFT-in-alpha" of the Gaunt TP paper.
@@ -77,7 +78,7 @@ def flops(d: Descriptor) -> dict[str, int]:
         d1, d2, dout = d.dims
         return {
             "block": _block_coupling_flops(d) + weights,
-            "folded": (2 * dout + 1) * d1 * d2 if d.paths else 0,
+            "folded": _folded_flops(d),
             "dense": sum(2 * p.seg1.dim * p.seg2.dim * p.seg_out.dim * _pairs(p) for p in d.paths) + weights,
             "sparse": sum(2 * p.coupling.nnz * _pairs(p) for p in d.paths) + weights,
             "fused": 4 * fused_terms(d),
@@ -125,9 +126,15 @@ def auto_strategy(
       1.5x; per-path GEMMs of 128 rows);
     - several channels on both inputs: ``dense`` at every L (1.5-3.8x; 0.9-1.0x at L = 2, where e3nn
       itself reaches 8-45% of the matmul peak), ``block`` 0.3-1.5x;
-    - past ``fused``'s terms, the channel-wise ``uuu`` runs ``block`` (1.1x at L = 3, ``dense`` 0.7x;
-      jax at L = 3, 4: 1.18x and 1.34x against 0.85x and 0.87x): ``block`` groups the paths of each
-      input pair, ``dense`` runs a chain of contractions per path.
+    - past ``fused``'s terms, the channel-wise ``uuu`` (shared weights) folds per channel
+      (``folded``, :attr:`~tpcore.descriptor.Descriptor.per_channel_dims`: one batched GEMM of the
+      per-channel outer products, whatever the number of paths): 2.2-3.3x e3nn forward and
+      1.5-2.2x forward+backward at L = 3..6, where ``block`` ran 1.1-1.7x and 1.1-1.3x. On jax
+      2.3-4.9x e3nn-jax forward and 0.98-1.26x forward+backward at L = 1..4 where ``block`` ran
+      1.1-1.3x and 0.74-0.94x; from L = 5 XLA's reverse of the batched GEMM fell behind ``block``'s
+      (1.13x and 1.05x against 1.20x and 1.25x), so jax folds up to
+      :data:`FOLDED_AUTO_MAX_BYTES_PER_CHANNEL_JAX` (L = 4 on 8 channels). With per-sample weights it
+      runs ``block`` (``dense`` chains contractions per path: 0.7x at L = 3).
 
     ``sparse`` was the fastest nowhere in torch on a CPU (in jax it was on ``uuu`` and the 8-channel
     fully connected layer at L = 1, 2.1x and 1.9x e3nn-jax, and lost at L = 3: not in the rule).
@@ -169,6 +176,11 @@ def auto_strategy(
     terms = FUSED_AUTO_MAX_TERMS_EDGE if edge else FUSED_AUTO_MAX_TERMS
     if backend != "jax" and no_w_output and fused_terms(d) <= terms:
         return "fused"
+    if d.per_channel_dims is not None and not per_sample:
+        cap = FOLDED_AUTO_MAX_BYTES_PER_CHANNEL_JAX if backend == "jax" else None
+        cap = cap if folded_limit is None else folded_limit if cap is None else min(cap, folded_limit)
+        if cap is None or folded_bytes(d) <= cap:
+            return "folded"
     if foldable and edge:
         return "folded"
     if backend != "jax" and edge and no_w_output and min(p.seg1.mul for p in d.paths) >= DENSE_AUTO_MIN_CHANNELS:
@@ -187,21 +199,42 @@ FUSED_AUTO_MAX_TERMS_EDGE = 512
 DENSE_AUTO_MIN_CHANNELS = 128
 #: ``auto`` on a CPU takes ``folded`` for weighted products up to this many bytes of :func:`folded_bytes`
 FOLDED_AUTO_MAX_BYTES_CPU = 2**20
+#: ``auto`` on jax folds a product per channel (``uuu`` paths) up to this many bytes of :func:`folded_bytes`
+FOLDED_AUTO_MAX_BYTES_PER_CHANNEL_JAX = 2 * 2**20
 #: ``auto`` takes ``fused`` up to this many terms on a CUDA device
 FUSED_AUTO_MAX_TERMS_CUDA = 20_000
 #: ``auto`` on a CUDA device takes ``folded`` up to this many bytes of :func:`folded_bytes`
 FOLDED_AUTO_MAX_BYTES_CUDA = 128 * 2**20
 
 
+def folded_matrix_size(d: Descriptor) -> int:
+    """Entries of ``folded``'s matrix: ``dim1 dim2 dim_out``, or ``u e1 e2 e_out`` folded per channel
+    (a product of ``uuu`` paths on one multiplicity, :attr:`~tpcore.descriptor.Descriptor.per_channel_dims`)."""
+    if d.per_channel_dims is not None:
+        return int(np.prod(d.per_channel_dims))
+    return int(np.prod(d.dims))
+
+
+def _folded_flops(d: Descriptor) -> int:
+    """``folded`` per row: the outer product (one multiply per entry) and its GEMM with the matrix."""
+    if not d.paths:
+        return 0
+    if d.per_channel_dims is not None:
+        u, e1, e2, eo = d.per_channel_dims
+        return u * (2 * eo + 1) * e1 * e2
+    d1, d2, dout = d.dims
+    return (2 * dout + 1) * d1 * d2
+
+
 def folded_bytes(d: Descriptor) -> int:
     """Bytes the ``folded`` strategy allocates besides the batch, estimated before allocating.
 
-    Its dense ``(dim1 * dim2, dim_out)`` matrix in float64, once as the constant part of the paths
+    Its dense matrix (:func:`folded_matrix_size`) in float64, once as the constant part of the paths
     without weights and once more as the matrix rebuilt from the weights on each call; and for
     every nonzero CG entry of a weighted path times its channel triples ``(u, v, w)``, the weight
     index, the target position and the CG value (8 bytes each) of the scatter.
     """
-    dense = 8 * int(np.prod(d.dims))
+    dense = 8 * folded_matrix_size(d)
     weighted = d.weighted_paths
     scatter = sum(24 * p.coupling.nnz * p.triples for p in weighted)
     return dense * ((len(weighted) < len(d.paths)) + bool(weighted)) + scatter
@@ -281,10 +314,10 @@ def _folded_bytes(d: Descriptor, per_sample: int, itemsize: int) -> int:
     and (with weights) the tables of the program ``auto`` picks for per-sample weights (``per_sample`` bytes)."""
     weighted = d.weighted_paths
     values = sum(p.coupling.nnz * p.triples for p in weighted) * itemsize
-    d1, d2, dout = d.dims
-    constant = d1 * d2 * dout * itemsize
+    constant = folded_matrix_size(d) * itemsize
     return values + (constant if len(weighted) < len(d.paths) else 0) + (per_sample if weighted else 0)
 
 
-__all__ = ["DENSE_AUTO_MIN_CHANNELS", "FOLDED_AUTO_MAX_BYTES_CPU", "FOLDED_AUTO_MAX_BYTES_CUDA", "FUSED_AUTO_MAX_TERMS", "FUSED_AUTO_MAX_TERMS_CUDA",
-           "FUSED_AUTO_MAX_TERMS_EDGE", "MODEL_STRATEGIES", "auto_strategy", "channelwise_flops", "coefficient_bytes", "flops", "folded_bytes", "fused_terms", "per_call_flops"]
+__all__ = ["DENSE_AUTO_MIN_CHANNELS", "FOLDED_AUTO_MAX_BYTES_CPU", "FOLDED_AUTO_MAX_BYTES_CUDA", "FOLDED_AUTO_MAX_BYTES_PER_CHANNEL_JAX", "FUSED_AUTO_MAX_TERMS", "FUSED_AUTO_MAX_TERMS_CUDA",
+           "FUSED_AUTO_MAX_TERMS_EDGE", "MODEL_STRATEGIES", "auto_strategy", "channelwise_flops", "coefficient_bytes", "flops", "folded_bytes", "folded_matrix_size", "fused_terms",
+           "per_call_flops"]

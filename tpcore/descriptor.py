@@ -174,6 +174,18 @@ class Descriptor:
     def lmax(self) -> int:
         return max((max(p.ls) for p in self.paths), default=0)
 
+    @property
+    def per_channel_dims(self) -> tuple[int, int, int, int] | None:
+        """``(u, e1, e2, e_out)`` when the product is one product per channel: every path ``uuu`` and
+        every segment of ``x1``, ``x2`` and the output ``u`` channels; ``e`` are the dimensions of one
+        channel (``sum(2l+1)`` over the segments). None otherwise."""
+        if not self.paths or any(p.mode != "uuu" for p in self.paths):
+            return None
+        muls = {s.mul for s in self.in1 + self.in2 + self.out}
+        if len(muls) != 1:
+            return None
+        return (muls.pop(), *(sum(s.dim for s in segs) for segs in (self.in1, self.in2, self.out)))
+
     def __repr__(self) -> str:
         return (
             f"Descriptor({self.variant}: {len(self.in1)}x{len(self.in2)}->{len(self.out)} segments, "

@@ -210,9 +210,14 @@ def check_folded_size(spec: TensorProductSpec) -> None:
     """Raise (before anything is allocated) if ``folded`` would need more than :func:`folded_max_bytes`."""
     need, limit = folded_bytes(spec), folded_max_bytes()
     if need > limit:
-        d1, d2, n = spec.irreps_in1.dim, spec.irreps_in2.dim, spec.irreps_out.dim
+        per_channel = describe(spec).per_channel_dims
+        if per_channel is None:
+            matrix = f"({spec.irreps_in1.dim}*{spec.irreps_in2.dim}, {spec.irreps_out.dim})"
+        else:
+            u, e1, e2, eo = per_channel
+            matrix = f"({u}, {e1}*{e2}, {eo}) per-channel"
         raise ValueError(
-            f"strategy 'folded' would allocate about {_bytes(need)} for this spec (a dense ({d1}*{d2}, {n}) matrix "
+            f"strategy 'folded' would allocate about {_bytes(need)} for this spec (a dense {matrix} matrix "
             f"and its scatter index), above the limit of {_bytes(limit)}; use another strategy ('auto' or "
             f"'block'), or raise the limit with the environment variable {FOLDED_MAX_BYTES_ENV} "
             f"(or tpcore.plan.FOLDED_MAX_BYTES)"
@@ -484,6 +489,9 @@ def _lower_cgtp_folded(d: Descriptor, b: _Builder) -> None:
     if not d.paths:
         b.op("zeros", "out", n=n)
         return
+    if d.per_channel_dims is not None:
+        _lower_cgtp_folded_per_channel(d, b)
+        return
     index, target, value = [], [], []
     for p in d.paths:
         c = p.coupling
@@ -506,6 +514,50 @@ def _lower_cgtp_folded(d: Descriptor, b: _Builder) -> None:
         T0 = b.const("T0", T0.reshape(d1 * d2, n))
         T = T0 if T is None else b.op("add", "T_all", T, T0)
     b.op("einsum", "out", U, T, equation="zq,qk->zk", weight_arg=1 if weighted.any() else None)
+
+
+def _channel_layout(segs) -> np.ndarray:
+    """``(u, e)``: the flat position of channel ``c``'s component ``m`` (``m`` over the segments in order)."""
+    return np.concatenate([s.start + np.arange(s.mul)[:, None] * s.dim + np.arange(s.dim) for s in segs], axis=1)
+
+
+def _lower_cgtp_folded_per_channel(d: Descriptor, b: _Builder) -> None:
+    """``folded`` for a product made of ``uuu`` paths on one multiplicity (:attr:`Descriptor.per_channel_dims`):
+    the same product in every channel, folded per channel. ``T (u, e1 e2, e_out)`` instead of the
+    dense ``(u e1 u e2, u e_out)``, which is ``u^3`` times larger and zero off the channel diagonal;
+    ``out[z, c] = (x1[z, c] (x) x2[z, c]) @ T[c]``, one batched GEMM over the channels.
+    """
+    u, e1, e2, eo = d.per_channel_dims
+    starts = {name: np.cumsum([0] + [s.dim for s in segs])[:-1] for name, segs in (("1", d.in1), ("2", d.in2), ("o", d.out))}
+    index, target, value = [], [], []
+    for p in d.paths:
+        c = p.coupling
+        channel, _, _, w = (a[:, None] for a in _path_channels(p))
+        i = starts["1"][p.in1] + c.i
+        j = starts["2"][p.in2] + c.j
+        k = starts["o"][p.out] + c.k
+        target.append((((channel * e1 + i) * e2 + j) * eo + k).ravel())
+        value.append(np.broadcast_to(c.values, (len(channel), c.nnz)).ravel())
+        index.append(np.broadcast_to(w, (len(channel), c.nnz)).ravel())
+    index, target, value = np.concatenate(index), np.concatenate(target), np.concatenate(value)
+    weighted = index >= 0
+    a = b.op("reshape", "x1_channels", b.op("take", "x1_by_channel", "x1", b.const("x1_channel_index", _channel_layout(d.in1).ravel())),
+             shape=(u, e1))
+    c = b.op("reshape", "x2_channels", b.op("take", "x2_by_channel", "x2", b.const("x2_channel_index", _channel_layout(d.in2).ravel())),
+             shape=(u, e2))
+    U = b.op("reshape", "U", b.op("einsum", "outer", a, c, equation="zui,zuj->zuij", weight_arg=None), shape=(u, e1 * e2))
+    T = None
+    if weighted.any():
+        T = b.op("weight_fold", "T", "w", b.const("Tc_index", index[weighted]), b.const("Tc_target", target[weighted]),
+                 b.const("Tc_value", value[weighted]), shape=(u, e1 * e2, eo))
+    if not weighted.all():
+        T0 = np.zeros(u * e1 * e2 * eo)
+        np.add.at(T0, target[~weighted], value[~weighted])
+        T0 = b.const("Tc0", T0.reshape(u, e1 * e2, eo))
+        T = T0 if T is None else b.op("add", "T_all", T, T0)
+    r = b.op("einsum", "out_channels", U, T, equation="zuq,uqk->zuk", weight_arg=1 if weighted.any() else None)
+    flat = b.op("reshape", "out_by_channel", r, shape=(u * eo,))
+    b.op("take", "out", flat, b.const("out_index", np.argsort(_channel_layout(d.out).ravel())))
 
 
 #: per mode: (equation on the gathered nonzeros with weights, without weights)

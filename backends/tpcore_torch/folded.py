@@ -6,6 +6,7 @@ matrix (:func:`tpcore.plan._lower_cgtp_folded`). With weights, autograd keeps th
 for the weights' gradient: on e3nn's fully connected layer with the edge harmonics at L = 1, 2,
 1.7-1.9x e3nn's saved bytes. :class:`FoldedProduct` keeps ``x1``, ``x2`` and ``T`` and forms the
 outer product again in backward (one broadcast multiply, against the two GEMMs of the backward).
+:class:`ChannelFoldedProduct` does the same for ``folded`` per channel (products of ``uuu`` paths).
 
 As :mod:`.fused`: the backward is differentiable torch ops (second derivatives work), and the
 module runs this Function in eager calls only, the generated program under TorchScript, tracing,
@@ -44,9 +45,53 @@ class FoldedProduct(torch.autograd.Function):
         return grad_x1, grad_x2, grad_T
 
 
+class ChannelFoldedProduct(torch.autograd.Function):
+    """``ChannelFoldedProduct.apply(x1, x2, T, index1, index2)``: ``folded`` per channel, for products
+    of ``uuu`` paths on ``u`` channels. ``x1[:, index1]`` is ``x1`` by channel, ``(Z, u, e1)`` (the
+    index a permutation of its columns), and likewise ``x2``; ``T`` is ``(u, e1 * e2, e_out)``; the
+    result ``out[z, c] = (x1[z, c] (x) x2[z, c]) @ T[c]`` is ``(Z, u, e_out)``. Saves the inputs only:
+    the gathers and the outer products are formed again in backward."""
+
+    @staticmethod
+    def forward(ctx, x1, x2, T, index1, index2):
+        ctx.save_for_backward(x1, x2, T, index1, index2)
+        a, c = _by_channel(x1, index1, T.shape[0]), _by_channel(x2, index2, T.shape[0])
+        return torch.bmm(_channel_outer(a, c), T).transpose(0, 1)
+
+    @staticmethod
+    def backward(ctx, grad) -> tuple[Any, ...]:
+        x1, x2, T, index1, index2 = ctx.saved_tensors
+        need_x1, need_x2, need_T = ctx.needs_input_grad[:3]
+        u = T.shape[0]
+        a, c = _by_channel(x1, index1, u), _by_channel(x2, index2, u)
+        grad_x1 = grad_x2 = grad_T = None
+        g = grad.transpose(0, 1)  # (u, Z, e_out)
+        if need_x1 or need_x2:
+            grad_outer = torch.bmm(g, T.transpose(1, 2)).reshape(u, a.shape[0], a.shape[2], c.shape[2])
+            if need_x1:  # (u, Z, e1) -> x1's columns
+                grad_a = torch.matmul(grad_outer, c.transpose(0, 1).unsqueeze(-1)).squeeze(-1).transpose(0, 1)
+                grad_x1 = x1.new_zeros(x1.shape).index_copy(-1, index1, grad_a.reshape(x1.shape[0], -1))
+            if need_x2:
+                grad_c = torch.matmul(a.transpose(0, 1).unsqueeze(-2), grad_outer).squeeze(-2).transpose(0, 1)
+                grad_x2 = x2.new_zeros(x2.shape).index_copy(-1, index2, grad_c.reshape(x2.shape[0], -1))
+        if need_T:
+            grad_T = torch.bmm(_channel_outer(a, c).transpose(1, 2), g)
+        return grad_x1, grad_x2, grad_T, None, None
+
+
+def _by_channel(x: torch.Tensor, index: torch.Tensor, u: int) -> torch.Tensor:
+    """``(Z, u, e)``: ``x``'s columns gathered by channel."""
+    return x.index_select(-1, index).reshape(x.shape[0], u, -1)
+
+
+def _channel_outer(a: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """``(u, Z, e1 * e2)``: per channel and row, the outer product of ``a``'s and ``c``'s."""
+    return (a.transpose(0, 1).unsqueeze(-1) * c.transpose(0, 1).unsqueeze(-2)).reshape(a.shape[1], a.shape[0], -1)
+
+
 def _outer(x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
     """``(Z, dim1 * dim2)``: each row the outer product of ``x1``'s and ``x2``'s, ``x1``'s index first."""
     return (x1.unsqueeze(2) * x2.unsqueeze(1)).reshape(x1.shape[0], -1)
 
 
-__all__ = ["FoldedProduct"]
+__all__ = ["ChannelFoldedProduct", "FoldedProduct"]

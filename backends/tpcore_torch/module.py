@@ -24,12 +24,13 @@ import torch
 
 from tpcore.devices import torch_device
 from tpcore.dtypes import dtype_name, torch_dtype
+from tpcore.descriptor import describe
 from tpcore.plan import lower
 from tpcore.spec import TensorProductSpec
 from tpcore.validation import check_call, check_input_types
 
 from .codegen import buffer_name, compile_plan, keep_constants_out_of_state_dict
-from .folded import FoldedProduct
+from .folded import ChannelFoldedProduct, FoldedProduct
 from .fused import FusedProduct
 
 COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
@@ -87,7 +88,7 @@ class TensorProduct(torch.nn.Module):
         # eager calls of ``fused``, and of ``folded`` with shared weights, keep only their inputs for
         # backward (.fused, .folded)
         self._fused = plan.strategy == "fused" and "fused_i1" in plan.consts  # (a product of empty irreps has no terms)
-        self._folded = plan.strategy == "folded" and "T_index" in plan.consts  # (without weights nothing is kept)
+        self._folded = plan.strategy == "folded" and bool({"T_index", "Tc_index"} & set(plan.consts))  # (without weights nothing is kept)
 
     def _apply(self, fn, recurse=True):
         # Module.to/.double()/.float()/.cuda() all come here. A dtype change recomputes the
@@ -204,11 +205,25 @@ class TensorProduct(torch.nn.Module):
         program = self.program_shared
         if torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active():
             return program(x1, x2, w)
+        if hasattr(program, _TC_INDEX):
+            return self._channel_folded_product(program, x1, x2, w)
         rows = self.dim_in1 * self.dim_in2
         terms = w.index_select(0, getattr(program, _T_INDEX)) * getattr(program, _T_VALUE)
         T = w.new_zeros(rows * self.dim_out).index_add(0, getattr(program, _T_TARGET), terms).reshape(rows, self.dim_out)
         constant = getattr(program, _T_CONSTANT, None)  # the paths without weights
         return FoldedProduct.apply(x1, x2, T if constant is None else T + constant)
+
+    @torch.jit.unused
+    def _channel_folded_product(self, program, x1: torch.Tensor, x2: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """:meth:`_folded_product` for ``folded`` per channel (tpcore.plan._lower_cgtp_folded_per_channel),
+        by :class:`~.folded.ChannelFoldedProduct`."""
+        u, e1, e2, eo = describe(self.spec).per_channel_dims
+        terms = w.index_select(0, getattr(program, _TC_INDEX)) * getattr(program, _TC_VALUE)
+        T = w.new_zeros(u * e1 * e2 * eo).index_add(0, getattr(program, _TC_TARGET), terms).reshape(u, e1 * e2, eo)
+        constant = getattr(program, _TC_CONSTANT, None)  # the paths without weights
+        out = ChannelFoldedProduct.apply(x1, x2, T if constant is None else T + constant,
+                                         getattr(program, _X1_CHANNELS), getattr(program, _X2_CHANNELS))
+        return out.reshape(x1.shape[0], u * eo).index_select(-1, getattr(program, _OUT_INDEX))
 
     @torch.jit.unused
     def _check_eager(self, x1, x2, weights) -> None:
@@ -252,6 +267,10 @@ _FUSED_I1, _FUSED_I2, _FUSED_WEIGHT, _FUSED_VALUE, _FUSED_K = (
 )
 #: ... and of the ``folded`` program's (tpcore.plan._lower_cgtp_folded)
 _T_INDEX, _T_TARGET, _T_VALUE, _T_CONSTANT = (buffer_name(name) for name in ("T_index", "T_target", "T_value", "T0"))
+#: ... and of it folded per channel (tpcore.plan._lower_cgtp_folded_per_channel)
+_TC_INDEX, _TC_TARGET, _TC_VALUE, _TC_CONSTANT, _X1_CHANNELS, _X2_CHANNELS, _OUT_INDEX = (
+    buffer_name(name) for name in ("Tc_index", "Tc_target", "Tc_value", "Tc0", "x1_channel_index", "x2_channel_index", "out_index")
+)
 
 
 def _drop_program_constants(module, state_dict, prefix, local_metadata) -> None:
