@@ -115,3 +115,21 @@ def test_timing_rounds_run_with_the_allocator_keeping_freed_memory():
         top = libc.sbrk(0)
         libc.free(ctypes.c_void_p(block))
         assert block + 64 * 2**20 <= top and libc.sbrk(0) == top
+
+
+def test_the_cyclic_garbage_collector_is_off_during_the_rounds_only(clock):
+    """A collection pass falls on whichever call crosses the allocation threshold; off during the
+    rounds (as in timeit), it is back on afterwards, and stays off for a caller who had it off."""
+    import gc
+
+    seen = []
+    calls = {"x": lambda: seen.append(gc.isenabled())}
+    assert gc.isenabled()
+    interleaved(calls, min_rounds=1, max_rounds=2)
+    assert seen and not any(seen) and gc.isenabled()
+    gc.disable()
+    try:
+        interleaved(calls, min_rounds=1, max_rounds=1)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
