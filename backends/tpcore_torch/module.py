@@ -22,9 +22,9 @@ from typing import List, Optional, Tuple
 import numpy as np
 import torch
 
+from tpcore.descriptor import describe
 from tpcore.devices import torch_device
 from tpcore.dtypes import dtype_name, torch_dtype
-from tpcore.descriptor import describe
 from tpcore.plan import lower
 from tpcore.spec import TensorProductSpec
 from tpcore.validation import check_call, check_input_types
