@@ -51,6 +51,12 @@ def test_auto_reads_the_shape_of_the_descriptor():
     uuu5 = TensorProductSpec.cgtp(s2_irreps(5, mul=8), s2_irreps(5, mul=8), s2_irreps(5, mul=8), mode="uuu")
     assert folded_bytes(describe(uuu5)) > FOLDED_AUTO_MAX_BYTES_PER_CHANNEL_JAX and resolve_strategy(uuu5, backend="jax") == "block"
     assert resolve_strategy(uuu5) == "folded" and auto_strategy(describe(uuu3), per_sample=True) == "block"
+    # without weights too, but only past fused's terms (L = 1: fused 2.3x e3nn forward+backward, folded 0.75x)
+    ir = s2_irreps(1, mul=8)
+    plain = TensorProductSpec.cgtp(ir, ir, ir, mode="uuu", instructions=[
+        (i, j, k, "uuu", False) for i in range(2) for j in range(2) for k in range(2) if abs(i - j) <= k <= i + j and (i + j + k) % 2 == 0])
+    assert not describe(plain).weighted_paths and describe(plain).per_channel_dims is not None
+    assert resolve_strategy(plain) == "fused" and resolve_strategy(plain, backend="jax") == "folded"
     # a product without weights folds into one constant matrix (torch 2.8-3.5x e3nn, fused 2.4-3.0x;
     # jax 2.1-2.9x e3nn-jax), a weighted one only with the edge harmonics
     full = TensorProductSpec.cgtp(s2_irreps(2), s2_irreps(2), None, mode="uvuv")

@@ -129,7 +129,10 @@ def auto_strategy(
     - past ``fused``'s terms, the channel-wise ``uuu`` (shared weights) folds per channel
       (``folded``, :attr:`~tpcore.descriptor.Descriptor.per_channel_dims`: one batched GEMM of the
       per-channel outer products, whatever the number of paths): 2.2-3.3x e3nn forward and
-      1.5-2.2x forward+backward at L = 3..6, where ``block`` ran 1.1-1.7x and 1.1-1.3x. On jax
+      1.5-2.2x forward+backward at L = 3..6, where ``block`` ran 1.1-1.7x and 1.1-1.3x; without
+      weights alike (2.1-2.6x at L = 3, 4, ``block`` 1.0-1.1x), and there too only past ``fused``'s
+      terms (at L = 1 ``fused`` 2.3x, ``folded`` 0.75x; the first rule folds the other products
+      without weights first). On jax
       2.3-4.9x e3nn-jax forward and 0.98-1.26x forward+backward at L = 1..4 where ``block`` ran
       1.1-1.3x and 0.74-0.94x; from L = 5 XLA's reverse of the batched GEMM fell behind ``block``'s
       (1.13x and 1.05x against 1.20x and 1.25x), so jax folds up to
@@ -171,7 +174,7 @@ def auto_strategy(
     edge = all(p.seg2.mul == 1 for p in d.paths)  # one channel per block of x2: the edge harmonics
     limit = FOLDED_AUTO_MAX_BYTES_CPU if folded_limit is None else min(folded_limit, FOLDED_AUTO_MAX_BYTES_CPU)
     foldable = not per_sample and folded_bytes(d) <= limit
-    if foldable and not d.weighted_paths:
+    if foldable and not d.weighted_paths and d.per_channel_dims is None:
         return "folded"
     terms = FUSED_AUTO_MAX_TERMS_EDGE if edge else FUSED_AUTO_MAX_TERMS
     if backend != "jax" and no_w_output and fused_terms(d) <= terms:
