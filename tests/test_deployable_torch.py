@@ -26,6 +26,8 @@ TOL = 1e-10
 SPECS = {
     "cgtp-uvw": TensorProductSpec.cgtp("2x0e + 2x1o + 1x2e", "1x0e + 1x1o + 1x2e", "2x0e + 2x1o + 1x1e + 1x2e"),
     "cgtp-uvu": TensorProductSpec.cgtp("3x0e + 3x1o", "1x0e + 1x1o + 1x2e", "3x0e + 3x1o + 3x1e + 3x2e + 3x2o", mode="uvu"),
+    # one multiplicity, uuu paths only: folded per channel (tpcore_torch.folded.ChannelFoldedProduct)
+    "cgtp-uuu": TensorProductSpec.cgtp("2x0e + 2x1o", "2x0e + 2x1o", "2x0e + 2x1o + 2x1e", mode="uuu"),
     "gtp": TensorProductSpec.gtp(s2_irreps(2, mul=2), s2_irreps(1, mul=2), s2_irreps(3, mul=2), weighted=True),
     "s2grid": TensorProductSpec.s2grid(s2_irreps(2, mul=2), s2_irreps(2, mul=2), s2_irreps(2, mul=2), weighted=True),
     "mtp": TensorProductSpec.mtp(s2_irreps(1, mul=2), s2_irreps(1, mul=2), s2_irreps(2, mul=2), weighted=True),

@@ -26,7 +26,7 @@ arrays are not counted. For implemented strategies they equal the plan's tables,
 
 from __future__ import annotations
 
-from math import log2
+from math import inf, log2
 
 import numpy as np
 
@@ -126,18 +126,17 @@ def auto_strategy(
       1.5x; per-path GEMMs of 128 rows);
     - several channels on both inputs: ``dense`` at every L (1.5-3.8x; 0.9-1.0x at L = 2, where e3nn
       itself reaches 8-45% of the matmul peak), ``block`` 0.3-1.5x;
-    - past ``fused``'s terms, the channel-wise ``uuu`` (shared weights) folds per channel
+    - past ``fused``'s terms, the channel-wise ``uuu`` (shared weights or none) folds per channel
       (``folded``, :attr:`~tpcore.descriptor.Descriptor.per_channel_dims`: one batched GEMM of the
       per-channel outer products, whatever the number of paths): 2.2-3.3x e3nn forward and
       1.5-2.2x forward+backward at L = 3..6, where ``block`` ran 1.1-1.7x and 1.1-1.3x; without
       weights alike (2.1-2.6x at L = 3, 4, ``block`` 1.0-1.1x), and there too only past ``fused``'s
       terms (at L = 1 ``fused`` 2.3x, ``folded`` 0.75x; the first rule folds the other products
-      without weights first). On jax
-      2.3-4.9x e3nn-jax forward and 0.98-1.26x forward+backward at L = 1..4 where ``block`` ran
-      1.1-1.3x and 0.74-0.94x; from L = 5 XLA's reverse of the batched GEMM fell behind ``block``'s
-      (1.13x and 1.05x against 1.20x and 1.25x), so jax folds up to
-      :data:`FOLDED_AUTO_MAX_BYTES_PER_CHANNEL_JAX` (L = 4 on 8 channels). With per-sample weights it
-      runs ``block`` (``dense`` chains contractions per path: 0.7x at L = 3).
+      without weights first). On jax 2.3-4.9x e3nn-jax forward and 0.98-1.26x forward+backward at
+      L = 1..4 where ``block`` ran 1.1-1.3x and 0.74-0.94x; from L = 5 XLA's reverse of the batched
+      GEMM fell behind ``block``'s (1.13x and 1.05x against 1.20x and 1.25x), so jax folds up to
+      :data:`FOLDED_AUTO_MAX_BYTES_PER_CHANNEL_JAX` (L = 4 on 8 channels). With per-sample weights
+      it runs ``block`` (``dense`` chains contractions per path: 0.7x at L = 3).
 
     ``sparse`` was the fastest nowhere in torch on a CPU (in jax it was on ``uuu`` and the 8-channel
     fully connected layer at L = 1, 2.1x and 1.9x e3nn-jax, and lost at L = 3: not in the rule).
@@ -180,9 +179,8 @@ def auto_strategy(
     if backend != "jax" and no_w_output and fused_terms(d) <= terms:
         return "fused"
     if d.per_channel_dims is not None and not per_sample:
-        cap = FOLDED_AUTO_MAX_BYTES_PER_CHANNEL_JAX if backend == "jax" else None
-        cap = cap if folded_limit is None else folded_limit if cap is None else min(cap, folded_limit)
-        if cap is None or folded_bytes(d) <= cap:
+        jax_cap = FOLDED_AUTO_MAX_BYTES_PER_CHANNEL_JAX if backend == "jax" else inf
+        if folded_bytes(d) <= min(jax_cap, inf if folded_limit is None else folded_limit):
             return "folded"
     if foldable and edge:
         return "folded"

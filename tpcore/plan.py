@@ -141,8 +141,8 @@ def resolve_strategy(spec: TensorProductSpec, strategy: str | None = None, backe
 
     ``auto`` reads the descriptor's shape (:func:`tpcore.cost.auto_strategy`, which lists the rule
     and its measurements): ``folded`` for small products without weights, ``fused`` for few coupled
-    terms without fully connected outputs, ``folded`` for small weighted products with the edge
-    harmonics, ``dense`` for MACE's convolution from 128 channels, ``block`` when the second input
+    terms without fully connected outputs, ``folded`` per channel for channel-wise ``uuu`` products
+    (shared weights or none), ``folded`` for small weighted products with the edge harmonics, ``dense`` for MACE's convolution from 128 channels, ``block`` when the second input
     has one channel per block (edge harmonics) or no path has a fully connected output, else
     ``dense``; ``backend`` names the backend that will run it and ``device`` the type of its device
     (``"cpu"`` or ``"cuda"``), where the measured rule differs (jax takes no ``fused``; a GPU takes
@@ -501,19 +501,27 @@ def _lower_cgtp_folded(d: Descriptor, b: _Builder) -> None:
         target.append(((row * d2 + col) * n + p.seg_out.start + out * p.seg_out.dim + c.k).ravel())
         value.append(np.broadcast_to(c.values, row.shape).ravel())
         index.append(np.broadcast_to(w, row.shape).ravel())
+    U = b.op("reshape", "U", b.op("einsum", "outer", "x1", "x2", equation="zi,zj->zij", weight_arg=None), shape=(d1 * d2,))
+    T, weighted = _fold_weights(b, "T", index, target, value, shape=(d1 * d2, n))
+    b.op("einsum", "out", U, T, equation="zq,qk->zk", weight_arg=1 if weighted else None)
+
+
+def _fold_weights(b: _Builder, name: str, index: list, target: list, value: list, shape: tuple) -> tuple[str, bool]:
+    """``(T, weighted)``: ``folded``'s matrix of ``shape``, the weights ``w[index]`` times ``value``
+    scattered to the flat positions ``target`` on each call (``index`` -1: a path without weights,
+    whose entries form the constant part ``<name>0``); ``weighted``: whether ``T`` reads ``w``."""
     index, target, value = np.concatenate(index), np.concatenate(target), np.concatenate(value)
     weighted = index >= 0
-    U = b.op("reshape", "U", b.op("einsum", "outer", "x1", "x2", equation="zi,zj->zij", weight_arg=None), shape=(d1 * d2,))
     T = None
     if weighted.any():
-        T = b.op("weight_fold", "T", "w", b.const("T_index", index[weighted]), b.const("T_target", target[weighted]),
-                 b.const("T_value", value[weighted]), shape=(d1 * d2, n))
+        T = b.op("weight_fold", name, "w", b.const(f"{name}_index", index[weighted]), b.const(f"{name}_target", target[weighted]),
+                 b.const(f"{name}_value", value[weighted]), shape=shape)
     if not weighted.all():
-        T0 = np.zeros(d1 * d2 * n)
+        T0 = np.zeros(int(np.prod(shape)))
         np.add.at(T0, target[~weighted], value[~weighted])
-        T0 = b.const("T0", T0.reshape(d1 * d2, n))
-        T = T0 if T is None else b.op("add", "T_all", T, T0)
-    b.op("einsum", "out", U, T, equation="zq,qk->zk", weight_arg=1 if weighted.any() else None)
+        T0 = b.const(f"{name}0", T0.reshape(shape))
+        T = T0 if T is None else b.op("add", f"{name}_all", T, T0)
+    return T, bool(weighted.any())
 
 
 def _channel_layout(segs) -> np.ndarray:
@@ -539,23 +547,13 @@ def _lower_cgtp_folded_per_channel(d: Descriptor, b: _Builder) -> None:
         target.append((((channel * e1 + i) * e2 + j) * eo + k).ravel())
         value.append(np.broadcast_to(c.values, (len(channel), c.nnz)).ravel())
         index.append(np.broadcast_to(w, (len(channel), c.nnz)).ravel())
-    index, target, value = np.concatenate(index), np.concatenate(target), np.concatenate(value)
-    weighted = index >= 0
     a = b.op("reshape", "x1_channels", b.op("take", "x1_by_channel", "x1", b.const("x1_channel_index", _channel_layout(d.in1).ravel())),
              shape=(u, e1))
     c = b.op("reshape", "x2_channels", b.op("take", "x2_by_channel", "x2", b.const("x2_channel_index", _channel_layout(d.in2).ravel())),
              shape=(u, e2))
     U = b.op("reshape", "U", b.op("einsum", "outer", a, c, equation="zui,zuj->zuij", weight_arg=None), shape=(u, e1 * e2))
-    T = None
-    if weighted.any():
-        T = b.op("weight_fold", "T", "w", b.const("Tc_index", index[weighted]), b.const("Tc_target", target[weighted]),
-                 b.const("Tc_value", value[weighted]), shape=(u, e1 * e2, eo))
-    if not weighted.all():
-        T0 = np.zeros(u * e1 * e2 * eo)
-        np.add.at(T0, target[~weighted], value[~weighted])
-        T0 = b.const("Tc0", T0.reshape(u, e1 * e2, eo))
-        T = T0 if T is None else b.op("add", "T_all", T, T0)
-    r = b.op("einsum", "out_channels", U, T, equation="zuq,uqk->zuk", weight_arg=1 if weighted.any() else None)
+    T, weighted = _fold_weights(b, "Tc", index, target, value, shape=(u, e1 * e2, eo))
+    r = b.op("einsum", "out_channels", U, T, equation="zuq,uqk->zuk", weight_arg=1 if weighted else None)
     flat = b.op("reshape", "out_by_channel", r, shape=(u * eo,))
     b.op("take", "out", flat, b.const("out_index", np.argsort(_channel_layout(d.out).ravel())))
 

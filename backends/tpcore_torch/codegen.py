@@ -87,10 +87,9 @@ def drop_whole_narrows(graph: torch.fx.Graph) -> None:
     gradient into zeros of the input's size: a fill and a copy of each such path's product, which
     ``block``'s programs narrowed once per output block.)"""
     for node in list(graph.nodes):
-        if node.op == "call_function" and node.target is torch.narrow:
-            source, dim, start, length = node.args
-            shape = source.meta.get(SHAPE) if isinstance(source, torch.fx.Node) else None
-            if shape and start == 0 and isinstance(shape[dim], int) and shape[dim] == length:
+        if (narrow := _narrow(node)) is not None:
+            source, dim, start, length, shape = narrow
+            if start == 0 and isinstance(shape[dim], int) and shape[dim] == length:
                 node.replace_all_uses_with(source)
                 graph.erase_node(node)
 
@@ -105,10 +104,9 @@ def split_narrows(graph: torch.fx.Graph) -> None:
     """
     groups: dict = {}
     for node in graph.nodes:
-        if node.op == "call_function" and node.target is torch.narrow:
-            source, dim, start, length = node.args
-            shape = source.meta.get(SHAPE) if isinstance(source, torch.fx.Node) else None
-            if shape and isinstance(shape[-1], int) and dim in (-1, len(shape) - 1):
+        if (narrow := _narrow(node)) is not None:
+            source, dim, _, _, shape = narrow
+            if isinstance(shape[-1], int) and dim in (-1, len(shape) - 1):
                 groups.setdefault(source, []).append(node)
     for source, narrows in groups.items():
         spans = sorted({(n.args[2], n.args[2] + n.args[3]) for n in narrows})
@@ -123,6 +121,15 @@ def split_narrows(graph: torch.fx.Graph) -> None:
             piece.meta.update(node.meta)
             node.replace_all_uses_with(piece)
             graph.erase_node(node)
+
+
+def _narrow(node):
+    """``(source, dim, start, length, source's shape)`` of a ``narrow`` whose input's shape is known, else None."""
+    if node.op != "call_function" or node.target is not torch.narrow:
+        return None
+    source, dim, start, length = node.args
+    shape = source.meta.get(SHAPE) if isinstance(source, torch.fx.Node) else None
+    return (source, dim, start, length, shape) if shape else None
 
 
 def _is_reshape(node) -> bool:

@@ -22,7 +22,6 @@ from typing import List, Optional, Tuple
 import numpy as np
 import torch
 
-from tpcore.descriptor import describe
 from tpcore.devices import torch_device
 from tpcore.dtypes import dtype_name, torch_dtype
 from tpcore.plan import lower
@@ -199,31 +198,20 @@ class TensorProduct(torch.nn.Module):
 
     @torch.jit.unused
     def _folded_product(self, x1: torch.Tensor, x2: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        """The ``folded`` program's result by :class:`~.folded.FoldedProduct`: the weights folded
-        into ``T`` as the program's ``weight_fold`` does; the program itself under ``torch.compile``
-        and ``torch.func``."""
+        """The ``folded`` program's result by :class:`~.folded.FoldedProduct` (per channel by
+        :class:`~.folded.ChannelFoldedProduct`): the weights folded into ``T`` as the program's
+        ``weight_fold`` does; the program itself under ``torch.compile`` and ``torch.func``."""
         program = self.program_shared
         if torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active():
             return program(x1, x2, w)
-        if hasattr(program, _TC_INDEX):
-            return self._channel_folded_product(program, x1, x2, w)
-        rows = self.dim_in1 * self.dim_in2
-        terms = w.index_select(0, getattr(program, _T_INDEX)) * getattr(program, _T_VALUE)
-        T = w.new_zeros(rows * self.dim_out).index_add(0, getattr(program, _T_TARGET), terms).reshape(rows, self.dim_out)
-        constant = getattr(program, _T_CONSTANT, None)  # the paths without weights
-        return FoldedProduct.apply(x1, x2, T if constant is None else T + constant)
-
-    @torch.jit.unused
-    def _channel_folded_product(self, program, x1: torch.Tensor, x2: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        """:meth:`_folded_product` for ``folded`` per channel (tpcore.plan._lower_cgtp_folded_per_channel),
-        by :class:`~.folded.ChannelFoldedProduct`."""
-        u, e1, e2, eo = describe(self.spec).per_channel_dims
-        terms = w.index_select(0, getattr(program, _TC_INDEX)) * getattr(program, _TC_VALUE)
-        T = w.new_zeros(u * e1 * e2 * eo).index_add(0, getattr(program, _TC_TARGET), terms).reshape(u, e1 * e2, eo)
-        constant = getattr(program, _TC_CONSTANT, None)  # the paths without weights
-        out = ChannelFoldedProduct.apply(x1, x2, T if constant is None else T + constant,
-                                         getattr(program, _X1_CHANNELS), getattr(program, _X2_CHANNELS))
-        return out.reshape(x1.shape[0], u * eo).index_select(-1, getattr(program, _OUT_INDEX))
+        if not hasattr(program, _TC_FOLD[0]):
+            T = _fold_weights(program, w, _T_FOLD, (self.dim_in1 * self.dim_in2, self.dim_out))
+            return FoldedProduct.apply(x1, x2, T)
+        # folded per channel (tpcore.plan._lower_cgtp_folded_per_channel): every segment has u channels
+        u = self.spec.irreps_in1[0].mul
+        T = _fold_weights(program, w, _TC_FOLD, (u, (self.dim_in1 // u) * (self.dim_in2 // u), self.dim_out // u))
+        out = ChannelFoldedProduct.apply(x1, x2, T, getattr(program, _X1_CHANNELS), getattr(program, _X2_CHANNELS))
+        return out.reshape(x1.shape[0], self.dim_out).index_select(-1, getattr(program, _OUT_INDEX))
 
     @torch.jit.unused
     def _check_eager(self, x1, x2, weights) -> None:
@@ -265,12 +253,21 @@ PROGRAMS = ("program_shared", "program_per_sample")
 _FUSED_I1, _FUSED_I2, _FUSED_WEIGHT, _FUSED_VALUE, _FUSED_K = (
     buffer_name(f"fused_{name}") for name in ("i1", "i2", "weight", "value", "k")
 )
-#: ... and of the ``folded`` program's (tpcore.plan._lower_cgtp_folded)
-_T_INDEX, _T_TARGET, _T_VALUE, _T_CONSTANT = (buffer_name(name) for name in ("T_index", "T_target", "T_value", "T0"))
-#: ... and of it folded per channel (tpcore.plan._lower_cgtp_folded_per_channel)
-_TC_INDEX, _TC_TARGET, _TC_VALUE, _TC_CONSTANT, _X1_CHANNELS, _X2_CHANNELS, _OUT_INDEX = (
-    buffer_name(name) for name in ("Tc_index", "Tc_target", "Tc_value", "Tc0", "x1_channel_index", "x2_channel_index", "out_index")
-)
+#: ... of the ``folded`` program's weight fold (index, target, value, constant part; tpcore.plan._lower_cgtp_folded)
+_T_FOLD = tuple(buffer_name(name) for name in ("T_index", "T_target", "T_value", "T0"))
+#: ... of it folded per channel, and its gathers (tpcore.plan._lower_cgtp_folded_per_channel)
+_TC_FOLD = tuple(buffer_name(name) for name in ("Tc_index", "Tc_target", "Tc_value", "Tc0"))
+_X1_CHANNELS, _X2_CHANNELS, _OUT_INDEX = (buffer_name(name) for name in ("x1_channel_index", "x2_channel_index", "out_index"))
+
+
+def _fold_weights(program, w: torch.Tensor, names: tuple, shape: tuple) -> torch.Tensor:
+    """``folded``'s matrix as the program's ``weight_fold`` (and ``add`` of the unweighted paths'
+    constant part) makes it, from the program's buffers ``names`` = (index, target, value, constant)."""
+    index, target, value, constant = names
+    terms = w.index_select(0, getattr(program, index)) * getattr(program, value)
+    T = w.new_zeros(int(np.prod(shape))).index_add(0, getattr(program, target), terms).reshape(shape)
+    constant = getattr(program, constant, None)  # the paths without weights
+    return T if constant is None else T + constant
 
 
 def _drop_program_constants(module, state_dict, prefix, local_metadata) -> None:
