@@ -91,6 +91,52 @@ def test_instruction_fields_are_checked_not_coerced(instruction, error, words):
         assert word in str(err.value)
 
 
+@pytest.mark.parametrize(
+    "instructions, words",
+    [
+        ([5], ["instructions[0] must be a tuple (i_in1, i_in2, i_out[, mode[, has_weight[, path_weight]]])", "int 5"]),
+        ([(0, 0, 0), None], ["instructions[1] must be a tuple", "NoneType None"]),
+        (["000"], ["instructions[0] must be a tuple", "str '000'"]),
+        (5, ["instructions must be None or a sequence of tuples (i_in1, i_in2, i_out", "int 5"]),
+    ],
+)
+def test_an_instruction_that_is_not_a_tuple_is_named(instructions, words):
+    """Issue 28 item 11: ``instructions=[5]`` raised "'int' object is not iterable", naming no argument."""
+    with pytest.raises(TypeError) as err:
+        TensorProductSpec.cgtp("0e", "0e", "0e", instructions=instructions)
+    for word in words:
+        assert word in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda: TensorProductSpec.cgtp("99999999999999999999x0e", "0e", "0e"),
+         ["irreps_in1 = 99999999999999999999x0e has dimension 99999999999999999999", "2**31 - 1 = 2147483647"]),
+        (lambda: TensorProductSpec.cgtp("0e", "0e", "2147483648x0e", mode="uvw"),
+         ["irreps_out = 2147483648x0e has dimension 2147483648"]),
+        (lambda: TensorProductSpec.cgtp("2000x0e", "2000x0e", "1000x0e"),  # 4e9 weights, dimensions of 2000
+         ["this cgtp spec has weight_numel 4000000000", "2**31 - 1"]),
+        (lambda: TensorProductSpec.gtp(s2_irreps(1, mul=2**31), s2_irreps(1, mul=2**31), s2_irreps(1, mul=2**31)),
+         ["irreps_in1 = 2147483648x0e+2147483648x1o has dimension 8589934592"]),
+    ],
+)
+def test_specs_too_large_for_any_array_are_refused_at_construction(make, words):
+    """Issue 28 item 11: a multiplicity of 1e20 was accepted (weight_numel 1e20) and failed later inside numpy."""
+    with pytest.raises(ValueError) as err:
+        make()
+    for word in words:
+        assert word in str(err.value)
+
+
+def test_a_spec_just_below_the_size_bound_is_accepted():
+    from tpcore.paths import MAX_SIZE
+
+    assert MAX_SIZE == 2**31 - 1
+    spec = TensorProductSpec.cgtp("46340x0e", "1x0e", "46340x0e", mode="uvw")  # 46340**2 weights, just below
+    assert spec.weight_numel == 46340**2 <= MAX_SIZE
+
+
 def test_instruction_fields_accept_numpy_scalars_and_zero_path_weight():
     spec = TensorProductSpec.cgtp("1x0e", "1x0e", "1x0e", instructions=[(np.int64(0), 0, 0, "uvw", np.bool_(True), 0)])
     assert spec.paths[0].normalization == 0.0 and spec.weight_numel == 1

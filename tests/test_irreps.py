@@ -71,3 +71,31 @@ def test_s2_irreps():
 def test_irrep_product():
     assert [str(ir) for ir in Irrep("1o") * Irrep("1o")] == ["0e", "1e", "2e"]
     assert [str(ir) for ir in Irrep("2e") * Irrep("1o")] == ["1o", "2o", "3o"]
+
+
+@pytest.mark.parametrize("mul, error, shown", [
+    (-3, ValueError, "-3"),
+    ("a", TypeError, "str 'a'"),
+    (2.5, TypeError, "float 2.5"),
+    (True, TypeError, "bool True"),
+    (False, TypeError, "bool False"),
+])
+def test_mulir_refuses_multiplicities_that_are_not_non_negative_integers(mul, error, shown):
+    """Issue 28 item 5: ``MulIr(-3, ...)`` gave an Irreps of dimension -3 (a weighted gtp had weight_numel -18)."""
+    from tpcore.irreps import MulIr
+
+    with pytest.raises(error, match="multiplicity must be a non-negative integer") as err:
+        Irreps([MulIr(mul, Irrep("0e"))])
+    assert shown in str(err.value)
+    with pytest.raises(error, match=f"multiplicity .* in \\({mul!r}, '0e'\\)"):
+        Irreps([(mul, "0e")])
+
+
+def test_mulir_takes_numpy_integers_as_python_ints():
+    import numpy as np
+
+    from tpcore.irreps import MulIr
+
+    block = MulIr(np.int64(3), "1o")
+    assert block == (3, Irrep(1, -1)) and type(block.mul) is int and block.dim == 9
+    assert Irreps([block, MulIr(np.int32(0), Irrep("0e"))]).dim == 9

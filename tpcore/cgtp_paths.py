@@ -10,6 +10,7 @@ the same output block, ``path``: the path's own term times their count, ``none``
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from math import isfinite, sqrt
 from typing import Callable
@@ -171,6 +172,9 @@ def build_cgtp(
             for io, (mo, ir3) in enumerate(irreps_out)
             if ir3 in ir1 * ir2 and multiplicities_fit(mode, m1, m2, mo)
         ]
+    if isinstance(instructions, (str, bytes)) or not isinstance(instructions, Iterable):
+        raise TypeError(f"instructions must be None or a sequence of tuples {INSTRUCTION_FORM}, "
+                        f"got {type(instructions).__name__} {instructions!r}")
     parsed = [_parse_instruction(k, ins, mode, irreps_in1, irreps_in2, irreps_out) for k, ins in enumerate(instructions)]
     in1_var = _variances("in1_var", in1_var, irreps_in1, "irreps_in1")
     in2_var = _variances("in2_var", in2_var, irreps_in2, "irreps_in2")
@@ -231,13 +235,16 @@ def _variances(name: str, var, irreps: Irreps, irreps_name: str) -> tuple[float,
     return values
 
 
-def _parse_instruction(k, ins, default_mode, irreps_in1, irreps_in2, irreps_out):
+#: the form of one of e3nn's instructions, named in the errors
+INSTRUCTION_FORM = "(i_in1, i_in2, i_out[, mode[, has_weight[, path_weight]]])"
 
+
+def _parse_instruction(k, ins, default_mode, irreps_in1, irreps_in2, irreps_out):
+    if isinstance(ins, (str, bytes, Mapping)) or not isinstance(ins, Iterable):
+        raise TypeError(f"instructions[{k}] must be a tuple {INSTRUCTION_FORM}, got {type(ins).__name__} {ins!r}")
     ins = tuple(ins)
     if not 3 <= len(ins) <= 6:
-        raise ValueError(
-            f"instructions[{k}] = {ins!r}: expected (i_in1, i_in2, i_out[, mode[, has_weight[, path_weight]]])"
-        )
+        raise ValueError(f"instructions[{k}] = {ins!r}: expected {INSTRUCTION_FORM}")
     i1, i2, io = (_instruction_index(k, name, i) for name, i in zip(("i_in1", "i_in2", "i_out"), ins[:3]))
     mode = ins[3] if len(ins) > 3 else default_mode
     check_choice(f"instructions[{k}] mode", mode, CGTP_MODES)

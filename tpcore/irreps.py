@@ -80,9 +80,19 @@ class Irrep(tuple):
         return D_from_matrix(self.l, self.p, R)
 
 
-class MulIr(NamedTuple):
+class _MulIrFields(NamedTuple):
     mul: int
     ir: Irrep
+
+
+class MulIr(_MulIrFields):
+    """One block ``mul x ir`` of an :class:`Irreps`: ``mul`` a non-negative integer (numpy integers
+    are taken, bools, floats and strings refused), ``ir`` an :class:`Irrep` or anything it reads."""
+
+    __slots__ = ()
+
+    def __new__(cls, mul, ir):
+        return super().__new__(cls, non_negative_int("multiplicity", mul), Irrep(ir))
 
     @property
     def dim(self) -> int:
@@ -255,12 +265,11 @@ def _as_mul_ir(item) -> MulIr:
         return _parse_block(item)
     if isinstance(item, tuple) and len(item) == 2:
         mul, ir = item
-        if isinstance(mul, (bool, np.bool_, float, np.floating)):
-            raise TypeError(f"multiplicity must be a non-negative integer, got {type(mul).__name__} {mul!r} in {item!r}")
-        if isinstance(mul, (int, np.integer)):
-            if mul < 0:
-                raise ValueError(f"multiplicity must be >= 0, got {mul} in {item!r}")
-            return MulIr(int(mul), Irrep(ir))
+        if isinstance(ir, (str, Irrep)) or isinstance(mul, (int, float, np.number, np.bool_)):  # (mul, ir), not (l, p)
+            try:
+                return MulIr(mul, ir)
+            except (TypeError, ValueError) as err:
+                raise type(err)(f"{err} in {item!r}") from None
         return MulIr(1, Irrep(item))
     raise ValueError(f"cannot read {item!r} as an irreps block: expected 'mulxir', (mul, ir) or an Irrep")
 

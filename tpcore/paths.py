@@ -18,6 +18,11 @@ from tpcore.irreps import Irrep
 IRREP_NORMALIZATIONS = ("component", "norm", "none")
 PATH_NORMALIZATIONS = ("element", "path", "none")
 
+#: The largest dimension of a spec's irreps and the largest ``weight_numel``: ``2**31 - 1``, the
+#: largest 32-bit index. One row (or weight vector) that long is 8 GiB in float32; a spec past it
+#: could never run, so the constructors refuse it instead of failing later inside an array library.
+MAX_SIZE = 2**31 - 1
+
 
 @dataclass(frozen=True)
 class Path:
@@ -78,6 +83,15 @@ def renumber_weights(paths: Sequence[Path]) -> tuple[Path, ...]:
     return tuple(out)
 
 
+def check_size(subject: str, what: str, size: int) -> None:
+    """A ValueError naming ``subject`` if its ``what`` (a dimension, ``weight_numel``) is above :data:`MAX_SIZE`."""
+    if size > MAX_SIZE:
+        raise ValueError(
+            f"{subject} has {what} {size}, above tpcore's bound of 2**31 - 1 = {MAX_SIZE} (tpcore.paths.MAX_SIZE, "
+            "the largest 32-bit index; one row or weight vector that long is 8 GiB in float32), so the spec is refused"
+        )
+
+
 def check_flag(name: str, value) -> bool:
     """``value`` if it is a bool (``"no"`` or ``0.5`` would otherwise read as True), else a TypeError."""
     if not isinstance(value, (bool, np.bool_)):
@@ -94,4 +108,5 @@ def check_choice(name: str, value: str, choices: Sequence[str]) -> str:
 # -- channel-wise variants (gtp, s2grid, mtp) ---------------------------------------------------
 
 
-__all__ = ["IRREP_NORMALIZATIONS", "PATH_NORMALIZATIONS", "Path", "check_choice", "check_flag", "renumber_weights"]
+__all__ = ["IRREP_NORMALIZATIONS", "MAX_SIZE", "PATH_NORMALIZATIONS", "Path", "check_choice", "check_flag", "check_size",
+           "renumber_weights"]

@@ -23,7 +23,15 @@ import numpy as np
 
 from tpcore.cgtp_paths import CGTP_MODES, build_cgtp
 from tpcore.irreps import Irreps, as_irreps
-from tpcore.paths import IRREP_NORMALIZATIONS, PATH_NORMALIZATIONS, Path, check_choice, check_flag, renumber_weights
+from tpcore.paths import (
+    IRREP_NORMALIZATIONS,
+    PATH_NORMALIZATIONS,
+    Path,
+    check_choice,
+    check_flag,
+    check_size,
+    renumber_weights,
+)
 
 VARIANTS = ("cgtp", "gtp", "s2grid", "mtp")
 
@@ -41,6 +49,12 @@ class TensorProductSpec:
     irrep_normalization: str = "component"
     path_normalization: str = "element"
     weighted: bool = False
+
+    def __post_init__(self):
+        for name in ("irreps_in1", "irreps_in2", "irreps_out"):
+            irreps = getattr(self, name)
+            check_size(f"{name} = {irreps}", "dimension", irreps.dim)
+        check_size(f"this {self.variant} spec", "weight_numel", self.weight_numel)
 
     # -- constructors -------------------------------------------------------------------------
 
