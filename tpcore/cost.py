@@ -310,6 +310,40 @@ def coefficient_bytes(d: Descriptor, itemsize: int = 8) -> dict[str, int]:
     return {"matmul": n * n * (d1 + d2 + dout) * itemsize}
 
 
+def channelwise_tables(spec, strategy: str) -> dict[str, int]:
+    """Bytes of the float64 (complex128) tables a gtp, s2grid or mtp plan computes, by table, from
+    the degrees alone, before anything is allocated (the plan keeps fewer: these are what it builds
+    them from). They grow as ``L^4`` (gtp, s2grid) and ``L^6`` (mtp) and do not depend on the channels.
+
+    gtp: the Fourier coefficients of the spherical harmonics up to each operand's degree,
+    ``(L+1)^2 (2L+1)^2`` complex, and the projection from the product's ``2(L1+L2)+1``-square
+    spectrum to the output; s2grid: every degree's harmonics up to each operand's ``lmax`` on the
+    grid, and the operand's own columns; mtp: the ``(n, n, dim)`` embedding of each operand.
+    Computing gtp's Fourier coefficients takes about twice their size for a moment (an FFT of real samples).
+    """
+    irreps = (spec.irreps_in1, spec.irreps_in2, spec.irreps_out)
+    L1, L2, Lo = (i.lmax for i in irreps)
+    if spec.variant == "gtp":
+        tables = {f"the spherical harmonics' Fourier coefficients up to l = {L}": 16 * (L + 1) ** 2 * (2 * L + 1) ** 2
+                  for L in sorted({L1, L2, Lo})}
+        N = 2 * (L1 + L2) + 1
+        tables[f"the projection of the {N}x{N} product spectrum onto l <= {Lo}"] = 16 * N * N * (Lo + 1) ** 2
+        if strategy == "direct":
+            tables["the direct convolution's shift tensor"] = 8 * (2 * L1 + 1) * (2 * L2 + 1) * N
+        return tables
+    if spec.variant == "s2grid":
+        res_beta, res_alpha = so3.s2_grid_for_degree(L1 + L2 + Lo)
+        G = res_beta * res_alpha
+        return {f"{name}'s spherical harmonics on the {res_beta}x{res_alpha} grid (l <= {i.lmax})":
+                8 * G * ((i.lmax + 1) ** 2 + sum(ir.dim for _, ir in i))
+                for name, i in zip(("irreps_in1", "irreps_in2", "irreps_out"), irreps)}  # fmt: skip
+    if spec.variant == "mtp":  # one embedding per distinct list of degrees (cached)
+        n = (mtp_degree(L1, L2) + 1) ** 2
+        dims = {tuple(ir.l for _, ir in i): sum(ir.dim for _, ir in i) for i in irreps}
+        return {f"the ({n}, {n}, {dim}) matrix embedding of degrees {list(ls)}": 8 * n * n * dim for ls, dim in dims.items()}
+    raise ValueError(f"variant must be one of gtp, s2grid, mtp; got {spec.variant!r}")
+
+
 def _folded_bytes(d: Descriptor, per_sample: int, itemsize: int) -> int:
     """folded: the CG value of each (weight, entry) pair, the dense part of the unweighted paths,
     and (with weights) the tables of the program ``auto`` picks for per-sample weights (``per_sample`` bytes)."""
@@ -320,5 +354,5 @@ def _folded_bytes(d: Descriptor, per_sample: int, itemsize: int) -> int:
 
 
 __all__ = ["DENSE_AUTO_MIN_CHANNELS", "FOLDED_AUTO_MAX_BYTES_CPU", "FOLDED_AUTO_MAX_BYTES_CUDA", "FOLDED_AUTO_MAX_BYTES_PER_CHANNEL_JAX", "FUSED_AUTO_MAX_TERMS", "FUSED_AUTO_MAX_TERMS_CUDA",
-           "FUSED_AUTO_MAX_TERMS_EDGE", "MODEL_STRATEGIES", "auto_strategy", "channelwise_flops", "coefficient_bytes", "flops", "folded_bytes", "folded_matrix_size", "fused_terms",
+           "FUSED_AUTO_MAX_TERMS_EDGE", "MODEL_STRATEGIES", "auto_strategy", "channelwise_flops", "channelwise_tables", "coefficient_bytes", "flops", "folded_bytes", "folded_matrix_size", "fused_terms",
            "per_call_flops"]

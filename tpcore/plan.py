@@ -60,6 +60,13 @@ STRATEGIES: dict[str, tuple[str, ...]] = {
 FOLDED_MAX_BYTES = 256 * 2**20
 FOLDED_MAX_BYTES_ENV = "TPCORE_FOLDED_MAX_BYTES"
 
+#: gtp, s2grid and mtp are refused above this many bytes of the tables they compute
+#: (:func:`tpcore.cost.channelwise_tables`, growing as ``L^4``, mtp's as ``L^6``): two signals up to
+#: ``L`` into one up to ``2L`` pass up to ``L = 31`` (gtp), ``L = 40`` (s2grid), ``L = 18`` (mtp).
+#: The environment variable :data:`TABLES_MAX_BYTES_ENV` overrides it.
+TABLES_MAX_BYTES = 2 * 2**30
+TABLES_MAX_BYTES_ENV = "TPCORE_TABLES_MAX_BYTES"
+
 #: The u<v modes read the inputs' channels gathered pair by pair (:func:`_operands`), so they are
 #: the uu modes on those pairs: ``uvu<v`` is ``uuu``, ``u<vw`` is ``uuw``. In every table below
 #: a ``u`` of a u<v mode is the pair index.
@@ -166,6 +173,8 @@ def lower(spec: TensorProductSpec, strategy: str | None = None, device: str | No
     strategy = resolve_strategy(spec, strategy, backend=backend, device=device)
     if strategy == "folded":
         check_folded_size(spec)
+    elif spec.variant != "cgtp":
+        check_tables_size(spec, strategy)
     d = describe(spec)
     b = _Builder()
     per_sample_ops = per_sample_strategy = None
@@ -189,15 +198,24 @@ def lower(spec: TensorProductSpec, strategy: str | None = None, device: str | No
 
 def folded_max_bytes() -> int:
     """The limit on :func:`folded_bytes`: ``$TPCORE_FOLDED_MAX_BYTES`` if set, else :data:`FOLDED_MAX_BYTES`."""
-    text = os.environ.get(FOLDED_MAX_BYTES_ENV, "").strip()
+    return _max_bytes(FOLDED_MAX_BYTES_ENV, FOLDED_MAX_BYTES)
+
+
+def tables_max_bytes() -> int:
+    """The limit on the channel-wise tables: ``$TPCORE_TABLES_MAX_BYTES`` if set, else :data:`TABLES_MAX_BYTES`."""
+    return _max_bytes(TABLES_MAX_BYTES_ENV, TABLES_MAX_BYTES)
+
+
+def _max_bytes(variable: str, default: int) -> int:
+    text = os.environ.get(variable, "").strip()
     if not text:
-        return FOLDED_MAX_BYTES
+        return default
     try:
         value = float(text)
     except ValueError:
         value = float("nan")
     if not 0 <= value < float("inf"):
-        raise ValueError(f"{FOLDED_MAX_BYTES_ENV} must be a number of bytes such as 1e9, got {text!r}")
+        raise ValueError(f"{variable} must be a number of bytes such as 1e9, got {text!r}")
     return int(value)
 
 
@@ -221,6 +239,21 @@ def check_folded_size(spec: TensorProductSpec) -> None:
             f"and its scatter index), above the limit of {_bytes(limit)}; use another strategy ('auto' or "
             f"'block'), or raise the limit with the environment variable {FOLDED_MAX_BYTES_ENV} "
             f"(or tpcore.plan.FOLDED_MAX_BYTES)"
+        )
+
+
+def check_tables_size(spec: TensorProductSpec, strategy: str) -> None:
+    """Raise (before anything is allocated) if a gtp, s2grid or mtp plan would compute more than
+    :func:`tables_max_bytes` of tables (:func:`tpcore.cost.channelwise_tables`)."""
+    tables, limit = cost.channelwise_tables(spec, strategy), tables_max_bytes()
+    need = sum(tables.values())
+    if need > limit:
+        largest = max(tables, key=tables.get)
+        raise ValueError(
+            f"{spec.variant} ({strategy}) would compute about {_bytes(need)} of coefficient tables for "
+            f"{spec.irreps_in1} x {spec.irreps_in2} -> {spec.irreps_out} ({_bytes(tables[largest])} for {largest}), "
+            f"above the limit of {_bytes(limit)}; lower the degrees, or raise the limit with the environment "
+            f"variable {TABLES_MAX_BYTES_ENV} (or tpcore.plan.TABLES_MAX_BYTES)"
         )
 
 
