@@ -1,5 +1,7 @@
 """Kernels: implementations that compute only the descriptors their ``accepts`` takes (issue 15, plugin granularity)."""
 
+from typing import NamedTuple
+
 import numpy as np
 import pytest
 
@@ -19,12 +21,22 @@ def only_uvu(d):
     return d.modes == {"uvu"}
 
 
+class Built(NamedTuple):
+    """What a factory returns: a callable (build checks a kernel's), labelled with who built it."""
+
+    label: str
+    spec: TensorProductSpec
+
+    def __call__(self, x1, x2, weights=None):
+        raise NotImplementedError
+
+
 def general(spec, *, device, dtype):
-    return ("general", spec)
+    return Built("general", spec)
 
 
 def kernel(spec, *, device, dtype):
-    return ("kernel", spec)
+    return Built("kernel", spec)
 
 
 def plugin(accepts=only_uvu):

@@ -507,6 +507,58 @@ def test_the_installed_numpy_backend_is_found_through_its_entry_point(tpcore_env
     assert info.source.startswith("tpcore ") and info.module == "tpcore_numpy.plugin"
 
 
+BROKEN_KERNELS = {
+    "accepts raises": ("lambda d: 1 / 0", "return None", "its accepts raised ZeroDivisionError: division by zero"),
+    "factory raises": ("lambda d: True", "raise RuntimeError('no device here')", "its factory raised RuntimeError: no device here"),
+    "factory returns a non-callable": ("lambda d: True", "return 42", "its factory returned int 42, not a callable"),
+}
+
+
+@pytest.mark.parametrize("broken", BROKEN_KERNELS)
+def test_a_broken_kernel_is_disabled_and_recorded_against_its_plugin(tpcore_env, tmp_path, capsys, broken):
+    """Issue 28 item 1: every ``build(spec, backend="numpy")`` failed with an error naming no plugin."""
+    from tpcore import TensorProductSpec
+    from tpcore.cli import main
+
+    accepts, body, reason = BROKEN_KERNELS[broken]
+    _write_module(tmp_path, tpcore_env, "broken_kernel_plugin", f"""
+        from tpcore import hookimpl
+        from tpcore.registry import Capabilities, Implementation
+
+        def factory(spec, *, device, dtype):
+            {body}
+
+        @hookimpl
+        def tpcore_register_implementations(register):
+            register(Implementation("numpy", "cgtp", "kernel", factory, Capabilities(), priority=-1, accepts={accepts}))
+    """)
+    tpcore_env.setenv("TPCORE_PLUGINS", "broken_kernel_plugin")
+    spec = TensorProductSpec.cgtp("1x0e + 1x1o", "1x1o", "1x0e + 1x1o")
+    assert "numpy/cgtp/kernel" in [i.key for i in get_registry().implementations()]
+    tp = build(spec, backend="numpy")
+    x1, x2 = np.ones((2, 4)), np.ones((2, 3))
+    assert tp(x1, x2, np.ones(spec.weight_numel)).shape == (2, 4)
+    assert select(spec, backend="numpy").key == "numpy/cgtp/auto"
+    info = {p.name: p for p in get_registry().plugins}["broken_kernel_plugin"]
+    assert info.status == "loaded" and info.implementations == []
+    assert info.notes == [f"disabled kernel numpy/cgtp/kernel: {reason}"]
+    with pytest.raises(ImplementationNotFoundError, match=f"named 'kernel': disabled kernel numpy/cgtp/kernel: {reason} "
+                       r"\(plugin 'broken_kernel_plugin', TPCORE_PLUGINS\)"):
+        build(spec, backend="numpy", impl="kernel")
+    assert main(["backends"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.split()[:2] == ["broken_kernel_plugin", "loaded"])
+    assert f"disabled kernel numpy/cgtp/kernel: {reason}" in row
+
+
+def test_a_kernel_is_not_blamed_for_a_spec_the_descriptor_refuses(entry_points):
+    """The descriptor is made outside the kernel's ``accepts``: an error of the spec stays the spec's."""
+    kernel = Implementation("cpu", "cgtp", "kernel", factory, Capabilities(), priority=-1, accepts=lambda d: True)
+    info = register_plugin(make_plugin([Backend("cpu", usable)], [kernel, impl("cpu")]), name="cpu-plugin")
+    with pytest.raises(AttributeError):
+        build(CGTP)  # a FakeSpec has no irreps to describe
+    assert info.notes == [] and "cpu/cgtp/kernel" in info.implementations
+
+
 # -- dtypes -------------------------------------------------------------------------------------
 
 

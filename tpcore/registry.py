@@ -15,7 +15,9 @@ unknown hook, or whose hook raises is recorded with its error and contributes no
 ``tpcore backends`` shows it. When a loaded plugin registers a backend name or implementation key
 that an earlier one took, the later plugin is disabled as a whole (status ``conflict``, the reason
 naming both) and everything else keeps working; :func:`register_plugin` raises
-:class:`PluginRegistrationError` instead, since its caller can act on it.
+:class:`PluginRegistrationError` instead, since its caller can act on it. A kernel whose
+``accepts`` raises, or whose factory raises or returns something not callable, is taken out when
+a selection meets it, with a note on its plugin, and the selection goes on without it.
 
 Selection (:func:`select`, :func:`build`): ``backend=None`` means ``TPCORE_BACKEND`` if set, else
 the usable backends by ``priority`` (ties by name), taking the first that has an implementation of
@@ -82,6 +84,7 @@ class Registry(PluginLoader):
         super().__init__()
         self._reasons: dict[str, str | None] = {}
         self._harnesses: dict[str, Any] = {}
+        self._disabled: dict[str, str] = {}  # key of a broken kernel -> why it was taken out
 
     # -- what is registered ---------------------------------------------------------------------
 
@@ -137,8 +140,19 @@ class Registry(PluginLoader):
         return self._resolve(spec, backend, impl, device, dtype)[0]
 
     def build(self, spec, backend=None, impl=None, device=None, dtype=None):
-        chosen, device, dtype = self._resolve(spec, backend, impl, device, dtype)
-        return chosen.factory(spec, device=device, dtype=dtype)
+        while True:  # each pass that fails disables one kernel, so this ends
+            chosen, device_, dtype_ = self._resolve(spec, backend, impl, device, dtype)
+            if chosen.accepts is None:
+                return chosen.factory(spec, device=device_, dtype=dtype_)
+            try:
+                built = chosen.factory(spec, device=device_, dtype=dtype_)
+            except (Exception, SystemExit) as exc:
+                self._disable(chosen, f"its factory raised {exception_line(exc)}")
+                continue
+            if not callable(built):
+                self._disable(chosen, f"its factory returned {type(built).__name__} {_short(built)}, not a callable")
+                continue
+            return built
 
     def harness(self, backend: str):
         """The :class:`tpcore.harness.Harness` of a usable ``backend`` (created once, then cached)."""
@@ -191,8 +205,10 @@ class Registry(PluginLoader):
         if impl is not None:
             named = [c for c in candidates if c.name == impl]
             if not named:
+                disabled = self._disabled.get(f"{name}/{variant}/{impl}")
                 raise ImplementationNotFoundError(
-                    f"backend {name!r} has no {variant} implementation named {impl!r}\n"
+                    f"backend {name!r} has no {variant} implementation named {impl!r}"
+                    + (f": {disabled}" if disabled else "") + "\n"
                     f"{variant} implementations on {name}: {', '.join(c.name for c in candidates)}"
                 )
             candidates = named
@@ -200,13 +216,34 @@ class Registry(PluginLoader):
         capable = [c for c in candidates if not self._unmet(c, modes, dtype, device)]
         if not capable:
             raise CapabilityError(self._capability_message(name, variant, candidates, modes, dtype, device))
+        descriptor = None
         for c in capable:
-            if c.accepts_spec(spec):
+            if c.accepts is None:
                 return c, device, dtype
-        raise CapabilityError(
-            f"no {variant} implementation on backend {name!r} accepts this spec ({spec}): "
-            + ", ".join(f"{c.key} is a kernel for other descriptors" for c in capable)
-        )
+            if descriptor is None:
+                from tpcore.descriptor import describe
+
+                descriptor = describe(spec)  # outside the try: its errors are the spec's, not the kernel's
+            try:
+                if c.accepts(descriptor):
+                    return c, device, dtype
+            except (Exception, SystemExit) as exc:
+                self._disable(c, f"its accepts raised {exception_line(exc)}")
+        declined = [self._disabled.get(c.key, f"{c.key} is a kernel for other descriptors") for c in capable]
+        raise CapabilityError(f"no {variant} implementation on backend {name!r} accepts this spec ({spec}): "
+                              + ", ".join(declined))
+
+    def _disable(self, impl: Implementation, reason: str) -> None:
+        """Take a broken kernel out of the registry, recording why on its plugin (``tpcore backends`` shows it)."""
+        with self._lock:
+            if self._impls.get(impl.key) is not impl:
+                return  # another thread got there first
+            plugin = self._plugins[self._impl_owner.pop(impl.key)]
+            del self._impls[impl.key]
+            plugin.implementations.remove(impl.key)
+            note = f"disabled kernel {impl.key}: {reason}"
+            plugin.notes.append(note)
+            self._disabled[impl.key] = f"{note} (plugin {plugin.name!r}, {plugin.source})"
 
     def _unmet(self, impl: Implementation, modes, dtype, device) -> list[str]:
         backend = self._backends[impl.backend]
@@ -304,6 +341,11 @@ def build(spec, backend: str | None = None, impl: str | None = None, device=None
 
 
 # -- helpers ------------------------------------------------------------------------------------
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _probe_reason(backend: str, answer: Any) -> str | None:
