@@ -219,6 +219,16 @@ def test_pickle_and_deepcopy_rebuild_the_same_function(spec, strategy):
             np.testing.assert_array_equal(got, expected)
 
 
+@pytest.mark.parametrize("strategy", [None, *STRATEGIES["cgtp"][1:]])
+def test_strategy_names_the_plan_like_the_torch_and_jax_builds(strategy):
+    """Issue 28 item 8: the numpy and cupy builds had no ``strategy``; torch's and jax's have."""
+    from tpcore.plan import resolve_strategy
+
+    tp = build(CGTP, strategy)
+    assert tp.strategy == (strategy or resolve_strategy(CGTP)) == tp.plan.strategy
+    assert pickle.loads(pickle.dumps(tp)).strategy == tp.strategy and f"strategy={tp.strategy!r}" in repr(tp)
+
+
 def test_a_pickle_keeps_the_device_index(monkeypatch):
     fake = types.ModuleType("fakecupy")
     fake.__dict__.update({k: getattr(np, k) for k in dir(np) if not k.startswith("__")})

@@ -45,6 +45,18 @@ def test_default_impl_is_the_first_strategy():
         assert tpcore.registry.select(SPECS[variant], backend="numpy").name == strategies[0]
 
 
+@pytest.mark.parametrize("variant, strategy", CASES)
+def test_strategy_names_the_plan_like_the_torch_and_jax_builds(variant, strategy):
+    """Issue 28 item 8: ``build(spec, backend="numpy").strategy`` raised AttributeError."""
+    from tpcore.plan import resolve_strategy
+
+    spec = SPECS[variant]
+    tp = tpcore.build(spec, backend="numpy", impl=strategy)
+    assert tp.strategy == (resolve_strategy(spec) if strategy == "auto" else strategy) == tp.plan.strategy
+    assert pickle.loads(pickle.dumps(tp)).strategy == tp.strategy
+    assert f"strategy={tp.strategy}" in repr(tp)
+
+
 def test_dtype_mismatch_is_a_clear_error():
     spec = SPECS["cgtp"]
     tp = tpcore.build(spec, backend="numpy", dtype="float32")

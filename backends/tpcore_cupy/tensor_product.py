@@ -33,9 +33,14 @@ class CupyTensorProduct(PlanFunction):
             super().__init__(spec, VJPOps(xp), dtype, strategy)
         self.vjps = {per_sample: ProgramVJP(program, self.ops, self.consts) for per_sample, program in self.programs.items()}
 
+    @property
+    def strategy(self) -> str:
+        """The lowering strategy of its plan, ``auto`` resolved (as on the torch and jax builds)."""
+        return self.plan.strategy
+
     def __getstate__(self):
         return {"spec": self.spec, "xp": self.ops.xp.__name__, "dtype": self.dtype.name,
-                "strategy": self.plan.strategy, "device": self.device}  # fmt: skip
+                "strategy": self.strategy, "device": self.device}  # fmt: skip
 
     def __setstate__(self, state):
         state = dict(state)
@@ -45,7 +50,7 @@ class CupyTensorProduct(PlanFunction):
     def __repr__(self):
         where = "" if self.device is None else f", device={self.device}"
         return (f"CupyTensorProduct({self.spec.variant} {self.spec.irreps_in1} x {self.spec.irreps_in2} -> "
-                f"{self.spec.irreps_out}, strategy={self.plan.strategy!r}, dtype={self.dtype.name}, "
+                f"{self.spec.irreps_out}, strategy={self.strategy!r}, dtype={self.dtype.name}, "
                 f"xp={self.ops.xp.__name__}{where})")
 
     def __call__(self, x1, x2, weights=None):

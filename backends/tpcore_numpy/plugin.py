@@ -20,9 +20,11 @@ _CAPABILITIES = Capabilities(
 def _build(spec, *, device, dtype, strategy):
     import numpy as np
 
-    from tpcore.execute import ArrayOps, PlanFunction
+    from tpcore.execute import ArrayOps
 
-    return PlanFunction(spec, ArrayOps(np), dtype, strategy)
+    from .tensor_product import NumpyTensorProduct
+
+    return NumpyTensorProduct(spec, ArrayOps(np), dtype, strategy)
 
 
 @hookimpl
