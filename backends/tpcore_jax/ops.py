@@ -6,6 +6,8 @@ accept empty batches), so only constant placement and matmul precision differ fr
 
 from __future__ import annotations
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -17,6 +19,15 @@ from tpcore.execute import ArrayOps
 # On GPUs XLA computes float32 dots in TF32 by default (about 1e-3 relative error); the plans are
 # a few small contractions, so full float32 precision costs little and keeps tpcore's 1e-5 bound.
 PRECISION = jax.lax.Precision.HIGHEST
+
+
+@partial(jax.jit, static_argnums=0, inline=True)
+def _einsum(equation, *operands):
+    """``jnp.einsum`` behind one jit made once: ``jnp.einsum`` makes a new jit on every call, and
+    jax caches each trace of it under that new jit, so every traced build added entries (bounded
+    only by jax's LRU of 2048, about 5 KB each); this jit's trace is cached by equation and shapes.
+    ``inline=True`` leaves the same dot_general in the caller's jaxpr."""
+    return jnp.einsum(equation, *operands, precision=PRECISION)
 
 
 class JaxOps(ArrayOps):
@@ -47,7 +58,7 @@ class JaxOps(ArrayOps):
         return np.complex64 if np.dtype(dtype) == np.float32 else np.complex128
 
     def einsum(self, equation, *operands):
-        return jnp.einsum(equation, *operands, precision=PRECISION)
+        return _einsum(equation, *operands)
 
     def matmul(self, x, matrix):
         return jnp.matmul(x, matrix, precision=PRECISION)
