@@ -127,6 +127,21 @@ BAD = [
     (["compare", "--workloads", "fc,nope"], "--workloads"),
     (["compare", "--device", "tpu"], "--device"),
     (["compare", "--backends", "torch", "--device", "cuda:7"], "--device"),
+    # issue 28: sizes past any machine, and empty output paths (Path("") is the working directory)
+    (["report", "--lmax", "1000000000", "--backends", "numpy", "--variants", "mtp"], "--lmax"),
+    (["report", "--batch", "1000000000000"], "--batch"),
+    (["report", "--out", ""], "--out"),
+    (["report", "--out", "  "], "--out"),
+    (["compare", "--lmax", "1000000000"], "--lmax"),
+    (["compare", "--batch", "1000000000000"], "--batch"),
+    (["compare", "--out", ""], "--out"),
+    (["analyze", *SPEC, "--bench-prune", "--batch", "1000000000000"], "--batch"),
+    (["analyze", *SPEC, "--plot", ""], "--plot"),
+    (["info", "--variant", "cgtp", "--irreps-in1", "1x1000000e", "--irreps-in2", "1x0e", "--irreps-out", "1x1000000e"],
+     "--irreps-in1"),  # its coupling coefficients: 58 TiB
+    (["analyze", "--variant", "cgtp", "--irreps-in1", "1x0e", "--irreps-in2", "1x1000000e", "--irreps-out", "1x1000000e"],
+     "--irreps-in2"),
+    (["check", "--known-failures", ""], "--known-failures"),
 ]
 
 
@@ -149,6 +164,51 @@ def test_a_bad_value_is_one_error_naming_the_argument_before_any_measuring(argv,
     # argparse reports arguments no subcommand knows as the top-level ``tpcore: error:``
     assert message.startswith(("tpcore: error: ", f"tpcore {argv[0]}: error: ")) and option in message, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "no_reason.toml", "not_tables.toml"], "left files behind"
+
+
+def test_a_bound_names_the_argument_the_bound_and_the_value(capsys):
+    assert main(["report", "--lmax", "1000000000", "--backends", "numpy", "--variants", "mtp"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "tpcore report: error: argument --lmax: expected an integer from 1 to 12, got 1,000,000,000")
+
+
+@pytest.mark.parametrize("argv", [
+    ["report", "--backends", "numpy", "--variants", "cgtp", "--batch", "10000000"],
+    ["analyze", *SPEC, "--bench-prune", "--batch", "10000000"],
+])
+def test_a_batch_over_the_available_memory_is_refused_before_measuring(argv, tpcore_env, no_measuring, tmp_path,
+                                                                       monkeypatch, capsys):
+    monkeypatch.setattr("tpcore.cli.common.available_memory", lambda: 2**30)
+    assert main([*argv, *(["--out", str(tmp_path / "r")] if argv[0] == "report" else [])]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"tpcore {argv[0]}: error: --batch 10000000: the inputs and output of one call")
+    assert err.strip().endswith("more than the 1.0 GiB of memory available")
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("argv, target, option", [
+    (["info", *SPEC], "tpcore.analysis.flops", "--irreps-in1/--irreps-in2/--irreps-out"),
+    (["analyze", *SPEC, "--bench-prune"], "tpcore.analysis.benchmark.benchmark_pruning", "--batch 1000"),
+    (["compare", "--quick", "--backends", "torch"], "tpcore.report.compare.measure", "--batch 256, --lmax 2"),
+])
+def test_a_memory_error_during_a_command_is_one_line_naming_its_size(argv, target, option, tpcore_env, monkeypatch,
+                                                                     capsys):
+    """Issue 28 item 4: numpy's "Unable to allocate 29.1 TiB" ended `tpcore analyze` in a traceback."""
+    if argv[0] == "compare":
+        pytest.importorskip("torch")
+
+    def allocate(*args, **kwargs):
+        raise MemoryError("Unable to allocate 29.1 TiB for an array with shape (1000000000000, 4) and data type float64")
+
+    monkeypatch.setattr(target, allocate)
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert err.strip() == (f"tpcore {argv[0]}: error: {option}: out of memory (Unable to allocate 29.1 TiB for an "
+                           "array with shape (1000000000000, 4) and data type float64)")
+    if argv[0] == "info":
+        assert out == "", "nothing printed before the error"
 
 
 def test_check_marks_backends_without_a_working_harness_na_and_goes_on(entry_points, capsys):

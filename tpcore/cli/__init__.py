@@ -50,6 +50,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"\ntpcore {args.command}: interrupted", file=sys.stderr)
         return INTERRUPTED
+    except MemoryError as exc:  # a size no check foresaw; the commands name their own (common.sized_by)
+        print(f"tpcore {args.command}: error: out of memory ({(str(exc).splitlines() or [''])[0]})", file=sys.stderr)
+        return USAGE_ERROR
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -5,7 +5,18 @@ from __future__ import annotations
 import argparse
 import importlib.util
 
-from tpcore.cli.common import UsageError, add_spec_arguments, output_file, positive_int, spec_from_args, table, usable_backend
+from tpcore.cli.common import (
+    IRREPS_OPTIONS,
+    UsageError,
+    add_spec_arguments,
+    batch_size,
+    check_batch_memory,
+    output_file,
+    sized_by,
+    spec_from_args,
+    table,
+    usable_backend,
+)
 
 HELP = "analyze a tensor-product spec: paths, FLOPs and memory per strategy, expressivity, interactability"
 #: what matplotlib writes that a user would ask for
@@ -18,12 +29,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bench-prune", action="store_true",
                         help="time the cgtp against itself with every other path pruned, and print the ratio")  # fmt: skip
     parser.add_argument("--backend", default="numpy", help="backend for --bench-prune (default numpy)")
-    parser.add_argument("--batch", type=positive_int, default=1000, help="batch size for --bench-prune (default 1000)")
+    parser.add_argument("--batch", type=batch_size, default=1000, help="batch size for --bench-prune (default 1000)")
 
 
 def run(args: argparse.Namespace) -> int:
     spec = spec_from_args(args)
-    if args.plot:
+    if args.plot is not None:
         if importlib.util.find_spec("matplotlib") is None:
             raise UsageError("--plot needs matplotlib, which is not installed (pip install matplotlib)")
         output_file("--plot", args.plot, PLOT_SUFFIXES)
@@ -32,28 +43,27 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--bench-prune needs a cgtp spec with at least 2 paths; got {spec.variant} with "
                              f"{len(spec.paths)} path(s)")
         usable_backend("--backend", args.backend)
-    print(spec)
-    _print_paths(spec)
-    _print_costs(spec)
-    _print_expressivity(spec)
-    _print_interactability(spec)
-    if args.plot:
+        check_batch_memory(args.batch, spec)
+    with sized_by(IRREPS_OPTIONS):  # before anything is printed: an error is the only line
+        sections = [str(spec), _paths(spec), _costs(spec), _expressivity(spec), _interactability(spec)]
+    print("\n\n".join(sections))
+    if args.plot is not None:
         from tpcore.analysis.plot import plot_interactability
 
         print(f"\nInteractability matrix written to {plot_interactability(spec, args.plot)}")
     if args.bench_prune:
-        _print_benchmark(spec, args.backend, args.batch)
+        with sized_by(f"--batch {args.batch}"):
+            _print_benchmark(spec, args.backend, args.batch)
     return 0
 
 
-def _print_paths(spec) -> None:
+def _paths(spec) -> str:
     rows = [[k, f"{p.ir_in1} x {p.ir_in2} -> {p.ir_out}", "odd" if p.is_antisymmetric else "even", p.weight_numel]
             for k, p in enumerate(spec.paths)]  # fmt: skip
-    print("\nPaths (l1 + l2 + l3 odd = antisymmetric)")
-    print(table(["#", "path", "l1+l2+l3", "weights"], rows) or "  none")
+    return "Paths (l1 + l2 + l3 odd = antisymmetric)\n" + (table(["#", "path", "l1+l2+l3", "weights"], rows) or "  none")
 
 
-def _print_costs(spec) -> None:
+def _costs(spec) -> str:
     from tpcore.analysis.flops import coefficient_bytes, flops, plan_coefficient_bytes
     from tpcore.plan import STRATEGIES
 
@@ -64,11 +74,11 @@ def _print_costs(spec) -> None:
         plan_kib = f"{plan_coefficient_bytes(spec, name) / 1024:.1f}" if name in implemented else "-"
         model_kib = f"{model_bytes[name] / 1024:.1f}" if name in model_bytes else "-"
         rows.append([name, model_flops.get(name, "-"), model_kib, plan_kib])
-    print("\nCost per sample: FLOP model, coefficient KiB (float64) of the model and of tpcore's plan")
-    print(table(["strategy", "flops", "model KiB", "plan KiB"], rows))
+    return ("Cost per sample: FLOP model, coefficient KiB (float64) of the model and of tpcore's plan\n"
+            + table(["strategy", "flops", "model KiB", "plan KiB"], rows))
 
 
-def _print_expressivity(spec) -> None:
+def _expressivity(spec) -> str:
     from tpcore.analysis import expressivity as ex
 
     found = ex.interactions(spec)
@@ -76,7 +86,7 @@ def _print_expressivity(spec) -> None:
     missing = ex.missing_interactions(spec)
     lacking = [i for i in ex.missing_interactions(spec, any_output=True) if i.antisymmetric]
     violating = [i for i in found if not i.parity_allowed]
-    print("\nExpressivity")
+    lines = ["Expressivity"]
     for label, items in (
         ("interactions", found),
         ("antisymmetric (l1+l2+l3 odd)", odd),
@@ -85,18 +95,19 @@ def _print_expressivity(spec) -> None:
         ("parity-violating (SO(3) only)", violating),
     ):
         listed = f": {', '.join(map(str, items))}" if items and label != "interactions" else ""
-        print(f"  {label}: {len(items)}{listed}")
-    print(f"  independent output irreps: {ex.independent_output_irreps(spec)}")
+        lines.append(f"  {label}: {len(items)}{listed}")
+    lines.append(f"  independent output irreps: {ex.independent_output_irreps(spec)}")
+    return "\n".join(lines)
 
 
-def _print_interactability(spec) -> None:
+def _interactability(spec) -> str:
     from tpcore.analysis.expressivity import interactability
 
     m = interactability(spec)
     cell = lambda n, k: f"{n} ({k} odd)" if k else str(n)  # noqa: E731
     rows = [[label, *(cell(n, k) for n, k in zip(m.counts[i], m.antisymmetric[i]))] for i, label in enumerate(m.rows)]
-    print("\nInteractability (output irreps reached per input pair; rows irreps_in1, columns irreps_in2)")
-    print(table(["in1 \\ in2", *m.columns], rows))
+    return ("Interactability (output irreps reached per input pair; rows irreps_in1, columns irreps_in2)\n"
+            + table(["in1 \\ in2", *m.columns], rows))
 
 
 def _print_benchmark(spec, backend: str, batch: int) -> None:

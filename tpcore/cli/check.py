@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     registry = get_registry()
     if args.backend is not None and args.backend not in registry.backends:
         raise UsageError(f"--backend {args.backend}: unknown backend; registered: {', '.join(registry.backends)}")
-    if args.known_failures:
+    if args.known_failures is not None:
         _check_known_failures(args.known_failures)
     implementations = [
         i for i in registry.implementations(args.backend, args.variant) if args.impl is None or i.name == args.impl

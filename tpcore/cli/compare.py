@@ -5,7 +5,18 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tpcore.cli.common import UsageError, check_names, device_problem, names, output_file, positive_float, positive_int
+from tpcore.cli.common import (
+    UsageError,
+    batch_size,
+    check_names,
+    degree,
+    device_problem,
+    names,
+    output_file,
+    positive_float,
+    positive_int,
+    sized_by,
+)
 from tpcore.report.timing import BUDGET_S
 
 HELP = "time tpcore against e3nn and e3nn-jax on real-model shapes and list the cells below target"
@@ -22,9 +33,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     backends = ",".join(PEERS.values())
     caps = ", ".join(f"{s.name} to L={s.max_L_cpu}" for s in SHAPES.values() if s.max_L_cpu < DEFAULTS["lmax"])
     aliases = ", ".join(f"{a} = {n}" for a, n in ALIASES.items())
-    parser.add_argument("--lmax", type=positive_int, default=None, help="L = LMIN..LMAX (default 6; 2 with --quick)")
-    parser.add_argument("--lmin", type=positive_int, default=1, help="(default 1)")
-    parser.add_argument("--batch", type=positive_int, default=None, help="rows (edges) per call (default 1000; 256 with --quick)")
+    parser.add_argument("--lmax", type=degree, default=None, help="L = LMIN..LMAX (default 6; 2 with --quick)")
+    parser.add_argument("--lmin", type=degree, default=1, help="(default 1)")
+    parser.add_argument("--batch", type=batch_size, default=None, help="rows (edges) per call (default 1000; 256 with --quick)")
     parser.add_argument("--backends", type=names, default=list(PEERS.values()),
                         help=f"comma-separated, among {backends} (default all)")
     parser.add_argument("--workloads", type=names, default=None,
@@ -59,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     check_names("--workloads", args.workloads, [*WORKLOADS, *ALIASES], "the workloads")
     if args.lmax < args.lmin:
         raise UsageError(f"--lmax {args.lmax} is below --lmin {args.lmin}")
-    if args.out:
+    if args.out is not None:
         output_file("--out", args.out)
     registry = get_registry()
     reasons = {b: registry.reason(b) if b in registry.backends else "not registered" for b in args.backends}
@@ -74,11 +85,12 @@ def run(args: argparse.Namespace) -> int:
             print(f"tpcore compare: skipping {b}: {reasons[b]}", file=sys.stderr)
     Ls = list(range(args.lmin, args.lmax + 1))
     workloads = list(dict.fromkeys(canonical(w) for w in args.workloads))
-    rows, peaks = measure(usable, workloads, Ls, args.batch, args.repeat, budget_s=args.timing_seconds, device=args.device,
-                          capped=capped)
+    with sized_by(f"--batch {args.batch}, --lmax {args.lmax}"):
+        rows, peaks = measure(usable, workloads, Ls, args.batch, args.repeat, budget_s=args.timing_seconds,
+                              device=args.device, capped=capped)
     text = "\n\n".join(tables(rows, peaks, Ls, args.batch, args.device))
     print(text)
-    if args.out:
+    if args.out is not None:
         with open(args.out, "w") as f:
             f.write(text + "\n")
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tpcore.cli.common import add_spec_arguments, spec_from_args, table
+from tpcore.cli.common import IRREPS_OPTIONS, add_spec_arguments, sized_by, spec_from_args, table
 
 HELP = "describe a tensor-product spec: paths, weights, FLOPs per strategy"
 
@@ -17,6 +17,8 @@ def run(args: argparse.Namespace) -> int:
     from tpcore.analysis import flops
 
     spec = spec_from_args(args)
+    with sized_by(IRREPS_OPTIONS):  # before anything is printed: an error is the only line
+        counts = flops(spec)
     print(f"TensorProductSpec.{spec.variant}")
     for label, irreps in (("irreps_in1", spec.irreps_in1), ("irreps_in2", spec.irreps_in2), ("irreps_out", spec.irreps_out)):
         print(f"  {label:<20} {irreps}  (dim {irreps.dim})")
@@ -37,5 +39,5 @@ def run(args: argparse.Namespace) -> int:
     print("\nPaths")
     print(table(["#", "path", "mode", "mul (in1,in2,out)", "normalization", "weights"], rows) or "  none")
     print("\nFLOPs per sample")
-    print(table(["strategy", "flops"], [[name, int(n)] for name, n in flops(spec).items()]))
+    print(table(["strategy", "flops"], [[name, int(n)] for name, n in counts.items()]))
     return 0

@@ -19,11 +19,15 @@ from tpcore.cli.common import (
     INTERRUPTED,
     UsageError,
     backend_problem,
+    batch_size,
+    check_batch_memory,
     check_names,
+    degree,
     names,
     output_folder,
     positive_float,
     positive_int,
+    sized_by,
     table,
 )
 from tpcore.report.timing import BUDGET_S
@@ -37,8 +41,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     from tpcore.registry import DTYPES
 
     parser.add_argument("--out", default=DEFAULT_OUT, help=f"output directory (default {DEFAULT_OUT}/)")
-    parser.add_argument("--lmax", type=positive_int, default=6, help="measure L = 1..LMAX (default 6)")
-    parser.add_argument("--batch", type=positive_int, default=1000, help="samples per call (default 1000)")
+    parser.add_argument("--lmax", type=degree, default=6, help="measure L = 1..LMAX (default 6)")
+    parser.add_argument("--batch", type=batch_size, default=1000, help="samples per call (default 1000)")
     parser.add_argument("--backends", type=names, default=None, help="comma-separated (default: every usable one)")
     parser.add_argument("--variants", type=names, default=list(VARIANTS), help="comma-separated (default: all)")
     parser.add_argument("--repeat", type=positive_int, default=5,
@@ -54,6 +58,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tpcore.registry import get_registry
     from tpcore.report.measure import Interrupted, measure, plan_cases
+    from tpcore.report.tables import reliability
+    from tpcore.report.workloads import workload_spec
 
     check_names("--variants", args.variants, VARIANTS, "the variants")
     registry = get_registry()
@@ -70,16 +76,24 @@ def run(args: argparse.Namespace) -> int:
     if not cases:
         raise UsageError(f"--backends {','.join(args.backends or []) or '(default)'}: nothing to measure on them "
                          "(see `tpcore backends`)")
+    for variant in dict.fromkeys(c.variant for c in cases):
+        check_batch_memory(args.batch, workload_spec(variant, args.lmax), f" of {variant} at L={args.lmax}")
     out = output_folder("--out", args.out)
     started = time.perf_counter()
     interrupted = ""
     try:
-        rows = measure(cases, range(1, args.lmax + 1), args.batch, args.dtype, args.repeat, args.max_call_seconds,
-                       budget_s=args.timing_seconds)
+        with sized_by(f"--batch {args.batch}"):  # an implementation's own MemoryError is its row's error
+            rows = measure(cases, range(1, args.lmax + 1), args.batch, args.dtype, args.repeat,
+                           args.max_call_seconds, budget_s=args.timing_seconds)
     except Interrupted as exc:
         rows = exc.rows
         interrupted = f"interrupted (Ctrl-C) after {len(rows)} of {len(cases) * args.lmax} measurements"
     header = _header_lines(rows, args, time.perf_counter() - started) + ([f"- {interrupted}"] if interrupted else [])
+    last = max((r.L for r in rows), default=0)
+    if not interrupted and last < args.lmax:
+        header.append(f"- stopped after L={last}: every implementation took over --max-call-seconds "
+                      f"{args.max_call_seconds:g} per call")
+    header.append(f"- {reliability(rows)}")
     _write(rows, header, out, args)
     if interrupted:
         print(f"tpcore report: {interrupted}; wrote what was measured to {out}", file=sys.stderr)
@@ -92,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _write(rows, header: list[str], out: Path, args) -> None:
     from tpcore.report.plots import write_plots
-    from tpcore.report.tables import HEADERS, html_page, markdown, table_cells
+    from tpcore.report.tables import HEADERS, html_page, markdown, reliability, table_cells
 
     if importlib.util.find_spec("matplotlib") is not None:
         plots = write_plots(rows, out, args.batch, args.dtype)
@@ -103,11 +117,13 @@ def _write(rows, header: list[str], out: Path, args) -> None:
     print("\n".join(header))
     print(table(HEADERS, table_cells(rows)))
     print(f"\nwrote {out / 'report.md'}, {out / 'report.html'} and {len(plots)} plots")
+    print(reliability(rows))
 
 
 def _header_lines(rows, args, seconds: float) -> list[str]:
     from statistics import median
 
+    from tpcore.report.measure import SPREAD_LIMIT
     from tpcore.report.timing import STABLE
 
     per_L = {(r.backend, r.L): r.peak_gflops for r in rows if r.peak_gflops}  # the rows of one L share it
@@ -119,6 +135,9 @@ def _header_lines(rows, args, seconds: float) -> list[str]:
         f"are timed together in interleaved rounds; median of at least {args.repeat} rounds, more until every median "
         f"is stable to {STABLE:.0%} or {args.timing_seconds:g} s are spent; spread = interquartile range / median "
         "(forward / forward+backward)",
+        f"- doubts: a row is doubtful when a spread is over {SPREAD_LIMIT:.0%}, its forward is slower than its "
+        "forward+backward or it runs above the matmul peak (the plots leave it out), or when its ratio divides by "
+        "a doubtful peer row; the doubts column says which",
         "- workloads (tpcore/report/workloads.py): cgtp = uvw 8x(0..L) x 1x(0..L) -> 8x(0..L); "
         "gtp/s2grid/mtp = weighted channel-wise 8x(0..L) x 8x(0..L) -> 8x(0..L)",
         "- matmul peak measured with them (float32 GFLOP/s, median over L; % of peak uses the same L's): "

@@ -4,11 +4,12 @@ The plan (:func:`plan_cases`) is every usable backend x variant with the variant
 implementation on that backend, plus the e3nn peers (:data:`~tpcore.report.workloads.PEERS`)
 when the e3nn plugin is installed, each at every ``L``. :func:`measure` runs them ``L`` by ``L``,
 timing every case of one ``L`` together, printing progress to stderr, and fills in the ratios to
-the peers.
+the peers. :attr:`Row.doubts` says why a row's numbers cannot be trusted, if they cannot.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import traceback
@@ -18,6 +19,15 @@ from typing import Sequence, TextIO
 from tpcore.analysis.expressivity import interactions
 from tpcore.report.timing import BUDGET_S
 from tpcore.report.workloads import PEERS, workload_spec
+
+#: a row whose spread (interquartile range / median) is above this is doubtful: on a quiet
+#: machine spreads stay within a few percent; under load they reached 156% and 1261%
+SPREAD_LIMIT = 0.5
+#: the kinds of :attr:`Row.doubts`, as the report's summary line names them
+SPREAD = f"spread over {SPREAD_LIMIT:.0%}"
+SLOW_FORWARD = "forward slower than forward+backward"
+OVER_PEAK = "over 100% of peak"
+DOUBTFUL_PEER = "ratio to a doubtful peer row"
 
 
 @dataclass(frozen=True)
@@ -55,7 +65,11 @@ class Row:
     peak_gflops: float | None = None
     #: forward time / the peer's forward time at the same L, by peer name (e3nn, e3nn_jax)
     ratios: dict[str, float] = field(default_factory=dict)
+    #: the peers whose own row at this L is doubtful, so the ratio to them is too
+    doubtful_peers: tuple[str, ...] = ()
     error: str = ""  # why the row has no numbers, if it has none
+    #: the machine's 1-minute load average right after this L was timed (os.getloadavg)
+    load_average: float | None = None
 
     @property
     def label(self) -> str:
@@ -69,6 +83,32 @@ class Row:
     def gflops(self) -> float | None:
         """Achieved forward GFLOP/s (the variant's counted FLOPs over the measured time)."""
         return None if not self.forward_s else self.flops * self.batch / self.forward_s / 1e9
+
+    @property
+    def doubts(self) -> dict[str, str]:
+        """Why this row cannot be trusted, ``{kind: detail}`` (empty when it can): its
+        :attr:`time_doubts`, and ratios to a peer whose row at this ``L`` has time doubts."""
+        found = self.time_doubts
+        if self.doubtful_peers:
+            found[DOUBTFUL_PEER] = ", ".join(f"{peer} row doubtful" for peer in self.doubtful_peers)
+        return found
+
+    @property
+    def time_doubts(self) -> dict[str, str]:
+        """Why the times of this row cannot be trusted, ``{kind: detail}``: a spread over
+        :data:`SPREAD_LIMIT`, a forward slower than its own forward+backward, more than the matmul
+        peak measured in the same rounds. Each means the machine's load changed under the rounds."""
+        found = {}
+        spreads = [f"{name} spread {s:.0%}" for name, s in (("fwd", self.forward_spread),
+                                                             ("fwd+bwd", self.forward_backward_spread))
+                   if s is not None and s > SPREAD_LIMIT]
+        if spreads:
+            found[SPREAD] = ", ".join(spreads)
+        if self.forward_s and self.forward_backward_s and self.forward_s > self.forward_backward_s:
+            found[SLOW_FORWARD] = f"fwd {self.forward_s * 1e3:.3g} ms > fwd+bwd {self.forward_backward_s * 1e3:.3g} ms"
+        if self.gflops and self.peak_gflops and self.gflops > self.peak_gflops:
+            found[OVER_PEAK] = f"{self.gflops / self.peak_gflops:.0%} of peak"
+        return found
 
 
 class Interrupted(KeyboardInterrupt):
@@ -102,8 +142,9 @@ def measure(cases: Sequence[CaseKey], ls: Sequence[int], batch: int, dtype: str,
     seconds at most): every number of one ``L``, ratios to the peers and fractions of the peak
     included, comes from the same rounds under the same load. Times grow with ``L``, so once a
     case's forward call takes over ``max_call_s`` seconds its larger ``L`` are skipped (with that
-    reason in the table): one slow implementation must not hold the whole report up. Ctrl-C
-    raises :class:`Interrupted` carrying the rows of the ``L`` finished before it.
+    reason in the table): one slow implementation must not hold the whole report up, and once
+    every case is that slow the larger ``L`` are left out. Ctrl-C raises :class:`Interrupted`
+    carrying the rows of the ``L`` finished before it.
     """
     rows: list[tuple[int, Row]] = []
     too_slow: dict[CaseKey, Row] = {}  # case -> the row that took too long
@@ -114,6 +155,10 @@ def measure(cases: Sequence[CaseKey], ls: Sequence[int], batch: int, dtype: str,
             for (_, row), case in zip(rows[-len(cases):], cases):
                 if row.forward_s and row.forward_s > max_call_s:
                     too_slow.setdefault(case, row)
+            if len(too_slow) == len(cases):
+                print(f"    every implementation took over {max_call_s:g} s per call by L={L}: nothing left to time",
+                      file=stream, flush=True)
+                break
     except KeyboardInterrupt as exc:
         raise Interrupted([row for _, row in sorted(rows, key=lambda r: (r[0], r[1].L))]) from exc
     return [row for _, row in sorted(rows, key=lambda r: (r[0], r[1].L))]
@@ -143,6 +188,7 @@ def _measure_at(L, cases, batch, dtype, repeat, budget_s, too_slow, stream, done
     calls.update({("peak", b): call for b in backends if (call := matmul_call(b)) is not None})
     start = time.perf_counter()
     timings = interleaved(calls, min_rounds=repeat, budget_s=budget_s)
+    load = _load_average()
     peaks = {key[1]: matmul_gflops(t.median_s) for key, t in timings.items() if key[0] == "peak"}
     for index, row in rows:
         forward, backward = timings.get((index, "fwd")), timings.get((index, "fwd+bwd"))
@@ -151,6 +197,7 @@ def _measure_at(L, cases, batch, dtype, repeat, budget_s, too_slow, stream, done
             row.forward_s, row.forward_spread = forward.median_s, forward.spread
         if backward is not None:
             row.forward_backward_s, row.forward_backward_spread = backward.median_s, backward.spread
+        row.load_average = load
     _fill_ratios([row for _, row in rows])
     rounds = max((t.rounds for t in timings.values()), default=0)
     print(f"    L={L}: {len(calls)} calls timed together, {rounds} rounds ({time.perf_counter() - start:.1f} s): "
@@ -175,6 +222,8 @@ def _prepare_one(case: CaseKey, L: int, batch: int, dtype: str):
         return row, prepared
     except NotImplementedError as exc:
         row.error = f"skipped: {exc}"
+    except MemoryError as exc:  # the batch at this L, not a bug: no traceback
+        row.error = f"out of memory at batch {batch}: {exc}".splitlines()[0]
     except Exception as exc:  # one broken implementation must not hide the others' numbers
         row.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
         traceback.print_exc(file=sys.stderr)
@@ -182,12 +231,21 @@ def _prepare_one(case: CaseKey, L: int, batch: int, dtype: str):
 
 
 def _fill_ratios(rows: list[Row]) -> None:
-    peer_time = {(r.impl, r.L): r.forward_s for r in rows if r.impl in PEERS and r.forward_s}
+    peer_rows = {(r.impl, r.L): r for r in rows if r.impl in PEERS and r.forward_s}
     for r in rows:
         for peer in PEERS:
-            t = peer_time.get((peer, r.L))
-            if t and r.forward_s:
-                r.ratios[peer] = r.forward_s / t
+            p = peer_rows.get((peer, r.L))
+            if p is not None and r.forward_s:
+                r.ratios[peer] = r.forward_s / p.forward_s
+                if p.time_doubts and p is not r:
+                    r.doubtful_peers += (peer,)
+
+
+def _load_average() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):  # not on every system
+        return None
 
 
 def _progress(row: Row) -> str:
@@ -199,4 +257,4 @@ def _times(row: Row) -> str:
     return f"fwd {row.forward_s * 1e3:.3g} ms{fb}"
 
 
-__all__ = ["CaseKey", "Row", "Interrupted", "plan_cases", "measure"]
+__all__ = ["SPREAD_LIMIT", "SPREAD", "SLOW_FORWARD", "OVER_PEAK", "DOUBTFUL_PEER", "CaseKey", "Row", "Interrupted", "plan_cases", "measure"]

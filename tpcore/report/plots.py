@@ -5,6 +5,10 @@
   e3nn peers drawn dashed in every panel so each variant is read against e3nn's full CGTP.
 - ``time_vs_expressivity.png``: forward time against the number of interactions
   ``ir_in1 x ir_in2 -> ir_out`` the workload couples (log-log): what a millisecond buys.
+
+A row whose times are doubtful (:attr:`~tpcore.report.measure.Row.time_doubts`) is left out of
+every plot, and each plot's title says how many were: a line through a disturbed point would
+draw the load, not the implementation.
 """
 
 from __future__ import annotations
@@ -21,10 +25,13 @@ def write_plots(rows: Sequence[Row], out_dir: Path, batch: int, dtype: str) -> l
     import matplotlib
 
     matplotlib.use("Agg")
-    measured = [r for r in rows if r.forward_s]
+    timed = [r for r in rows if r.forward_s]
+    measured = [r for r in timed if not r.time_doubts]
     if not measured:
         return []
     what = f"batch {batch}, {dtype}"
+    if len(measured) < len(timed):
+        what += f"; {len(timed) - len(measured)} doubtful left out"
     paths = [_time_vs_L(measured, out_dir / "time_vs_L.png", "forward_s", f"Forward time ({what})")]
     if any(r.forward_backward_s for r in measured):
         paths.append(_time_vs_L([r for r in measured if r.forward_backward_s], out_dir / "time_vs_L_backward.png",
