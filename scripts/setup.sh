@@ -6,9 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if { ! command -v chromedriver || [ ! -e /usr/share/javascript/jquery-flot ]; } >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+if { ! command -v chromedriver || [ ! -e /usr/share/javascript/blueimp-md5 ]; } >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   echo "setup: installing chromium and chromium-driver (browser test of the asv pages)" >&2
-  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver libjs-jquery libjs-jquery-flot libjs-bootstrap libjs-jquery-stupidtable >/dev/null
+  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver libjs-jquery libjs-bootstrap libjs-jquery-stupidtable node-blueimp-md5 >/dev/null
 fi
 
 if [ ! -x .venv/bin/python ]; then

@@ -3,22 +3,22 @@
 The fixture builds a throwaway git repository from the working tree (the tree as one commit, then
 two more), runs the quick asv profile of one benchmark for each commit against this .venv
 (``-E existing``: the commits differ only in their hash, which is all the pages need), publishes
-the pages and serves them over HTTP (asv's pages load their data with XHR, so file:// would not do).
-The test reads the points flot plotted and saves a screenshot to test-output/asv_graph.png.
+the pages, makes them work offline as scripts/asv_quick.sh does (scripts/asv_offline.py: asv's
+CDN scripts served from local copies) and serves them over HTTP (asv's pages load their data with
+XHR, so file:// would not do). Chromium resolves no host but the local server, so a script still
+loaded from a CDN fails the test. The test reads the points flot plotted and saves a screenshot to
+test-output/asv_graph.png.
 
-asv's index.html loads jQuery, flot, bootstrap and two small helpers from CDNs; so that the test
-runs offline, the fixture points those tags at Debian's packaged copies (:data:`OFFLINE_ASSETS`)
-and stubs the two the graph page does not use.
-
-Needs chromium and chromedriver (Debian: ``apt-get install -y chromium chromium-driver``), the
-script packages of :data:`OFFLINE_ASSETS` and selenium (the ``bench`` extra). Without them the test
-fails under CI (``CI=true``) and skips elsewhere.
+Needs chromium and chromedriver (Debian: ``apt-get install -y chromium chromium-driver``), what
+scripts/asv_offline.py vendors (Debian's libjs-* packages, npm) and selenium (the ``bench`` extra).
+Without them the test fails under CI (``CI=true``) and skips elsewhere.
 """
 
 from __future__ import annotations
 
 import functools
 import http.server
+import importlib.util
 import os
 import re
 import shutil
@@ -33,34 +33,26 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCHMARK = "benchmarks.TensorProduct.time_forward"
 COMMITS = 3
 SCREENSHOT = ROOT / "test-output" / "asv_graph.png"
-DEBIAN_JS = Path("/usr/share/javascript")
-#: CDN file asv's index.html names -> a local copy (Debian libjs-* packages) or a stub's JS text
-OFFLINE_ASSETS = {
-    "jquery-3.3.1.min.js": DEBIAN_JS / "jquery/jquery.min.js",
-    "jquery.flot.min.js": DEBIAN_JS / "jquery-flot/jquery.flot.pack.js",
-    "jquery.flot.time.min.js": DEBIAN_JS / "jquery-flot/jquery.flot.time.js",
-    "jquery.flot.selection.min.js": DEBIAN_JS / "jquery-flot/jquery.flot.selection.js",
-    "jquery.flot.categories.min.js": DEBIAN_JS / "jquery-flot/jquery.flot.categories.js",
-    "stupidtable.min.js": DEBIAN_JS / "jquery-stupidtable/stupidtable.min.js",
-    "bootstrap.min.js": DEBIAN_JS / "bootstrap/js/bootstrap.min.js",
-    "bootstrap.min.css": DEBIAN_JS / "bootstrap/css/bootstrap.min.css",
-    # bar ordering and md5 (regressions page) are not used by the graph page
-    "jquery.flot.orderBars.js": "",
-    "md5.min.js": "window.md5 = function (text) { return String(text); };",
-}
-APT_PACKAGES = "chromium chromium-driver libjs-jquery libjs-jquery-flot libjs-bootstrap libjs-jquery-stupidtable"
-INSTALL_HINT = f"install them with apt-get install -y {APT_PACKAGES} and pip install selenium"
+OFFLINE_SCRIPT = ROOT / "scripts" / "asv_offline.py"
+
+
+def _asv_offline():
+    spec = importlib.util.spec_from_file_location("asv_offline", OFFLINE_SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _require_browser() -> str:
     missing = [name for name in ("chromium", "chromedriver") if shutil.which(name) is None]
-    missing += [str(path) for path in OFFLINE_ASSETS.values() if isinstance(path, Path) and not path.is_file()]
+    missing += _asv_offline().missing()
     try:
         import selenium  # noqa: F401
     except ImportError:
         missing.append("selenium")
     if missing:
-        message = f"{', '.join(missing)} not found; {INSTALL_HINT}"
+        message = (f"{', '.join(missing)} not found; apt-get install -y chromium chromium-driver and the "
+                   "packages scripts/asv_offline.py names, pip install selenium")
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail(message)
         pytest.skip(message)
@@ -99,29 +91,9 @@ def asv_pages(tmp_path_factory) -> tuple[Path, list[str]]:
     publish = subprocess.run([*asv, "publish"], cwd=repo, env=env, capture_output=True, text=True)
     assert publish.returncode == 0, publish.stdout + publish.stderr
     html = repo / ".asv" / "html"
-    _use_offline_assets(html)
+    offline = subprocess.run([sys.executable, str(OFFLINE_SCRIPT), str(html)], capture_output=True, text=True)
+    assert offline.returncode == 0, offline.stdout + offline.stderr
     return html, commits
-
-
-def _use_offline_assets(html: Path) -> None:
-    """Point index.html's CDN tags at local copies (integrity hashes dropped: other builds)."""
-    vendor = html / "vendor"
-    vendor.mkdir()
-
-    def local(match: re.Match) -> str:
-        name = match.group(2).rsplit("/", 1)[-1]
-        source = OFFLINE_ASSETS.get(name)
-        if source is None:
-            raise AssertionError(f"asv's index.html loads {match.group(2)}, which OFFLINE_ASSETS does not map")
-        if isinstance(source, Path) and source.is_file():
-            shutil.copy(source, vendor / name)
-        else:
-            (vendor / name).write_text(source if isinstance(source, str) else "")
-        return f'{match.group(1)}="vendor/{name}"'
-
-    index = html / "index.html"
-    text = re.sub(r'\s(integrity|crossorigin|referrerpolicy)="[^"]*"', "", index.read_text())
-    index.write_text(re.sub(r'(src|href)="(https://[^"]+\.(?:js|css))"', local, text))
 
 
 @pytest.fixture(scope="session")
@@ -147,7 +119,9 @@ def browser():
 
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000"):
+    # no host resolves but the local server's: what the pages load from elsewhere fails, as offline
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000",
+                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(driver_path), options=options)
     yield driver
@@ -177,3 +151,42 @@ def test_graph_has_a_point_per_commit(asv_pages, server, browser):
     assert len(series) >= 3, f"expected a series per selected parameter set, got {len(series)}"
     assert {len(s) for s in series} == {len(commits)}, f"points per series {[len(s) for s in series]}, commits {len(commits)}"
     assert all(y > 0 for s in series for _, y in s), "every plotted time must be positive"
+
+
+def test_every_script_asv_names_is_vendored(tmp_path):
+    """Fast, without a browser: asv's own index.html, vendored, names no external script and no
+    missing or empty file (a newer asv with another URL fails here)."""
+    import asv
+
+    offline = _asv_offline()
+    if offline.missing():
+        pytest.skip(f"{', '.join(offline.missing())} not installed")
+    html = tmp_path / "html"
+    shutil.copytree(Path(asv.__file__).parent / "www", html)
+    served = offline.vendor(html)
+    text = (html / "index.html").read_text()
+    assert not re.findall(r'<(?:script|link)\b[^>]*"https?://', text)
+    assert len(served) == len(offline.ASSETS)
+    assert all((html / path).stat().st_size > 1000 for path in served), served
+
+
+# What index.html loaded: every script and stylesheet's address, and what the helpers defined.
+LOADED = """
+var tags = Array.from(document.querySelectorAll('script[src], link[rel=stylesheet]'));
+return {urls: tags.map(function (t) { return t.src || t.href; }), md5: typeof window.md5,
+        stupidtable: typeof $.fn.stupidtable, tooltip: typeof $.fn.tooltip,
+        flot: $.plot.plugins.map(function (p) { return p.name; })};
+"""
+
+
+def test_the_published_pages_load_every_script_from_their_own_server(asv_pages, server, browser):
+    """Offline, asv's CDN scripts left only "Can not determine continental origin of swallow"."""
+    html, _ = asv_pages
+    text = (html / "index.html").read_text()
+    assert not re.findall(r'<(?:script|link)\b[^>]*"https?://', text), "a tag still loads from elsewhere"
+    browser.get(f"{server}/")
+    loaded = browser.execute_script(LOADED)
+    assert "continental origin of swallow" not in browser.page_source
+    assert loaded["urls"] and all(url.startswith(server) for url in loaded["urls"]), loaded["urls"]
+    assert (loaded["md5"], loaded["stupidtable"], loaded["tooltip"]) == ("function",) * 3
+    assert {"orderBars", "categories", "selection", "time"} <= set(loaded["flot"]), loaded["flot"]
