@@ -37,7 +37,7 @@ def test_fully_connected_loads_e3nn_state_dict_and_matches(float64, impl):
     ours, theirs = tt.FullyConnectedTensorProduct(*irreps, impl=impl), o3.FullyConnectedTensorProduct(*irreps)
     ours.load_state_dict(theirs.state_dict(), strict=True)
     assert ours.weight_numel == theirs.weight_numel
-    assert list(ours.state_dict()) == ["weight", "output_mask"]
+    assert list(ours.state_dict()) == list(theirs.state_dict())
     x, y = torch.randn(6, theirs.irreps_in1.dim), torch.randn(6, theirs.irreps_in2.dim)
     out, grad = grads(ours, x, y)
     out_ref, grad_ref = grads(theirs, x, y)
@@ -47,13 +47,42 @@ def test_fully_connected_loads_e3nn_state_dict_and_matches(float64, impl):
     assert_close(ours.output_mask, theirs.output_mask)
 
 
-def test_state_dict_goes_back_to_e3nn(float64):
-    irreps = ("2x0e + 1x1o", "0e + 1o", "1x0e + 1x1o + 1x2e")
-    ours, theirs = tt.FullyConnectedTensorProduct(*irreps), o3.FullyConnectedTensorProduct(*irreps)
-    result = theirs.load_state_dict(ours.state_dict(), strict=False)
-    assert result.unexpected_keys == []
-    assert all(key.startswith("_compiled_main") for key in result.missing_keys)
-    assert torch.equal(theirs.weight, ours.weight)
+def _mode_instructions(irreps_in1, irreps_in2, mode, has_weight):
+    """Every path of ``irreps_in1 x irreps_in2`` in one connection mode, with output irreps that fit it."""
+    outs, instructions = [], []
+    for i, (mul1, ir1) in enumerate(irreps_in1):
+        for j, (mul2, ir2) in enumerate(irreps_in2):
+            if mode in ("uuw", "uuu", "uvu<v", "u<vw") and mul1 != mul2:
+                continue
+            mul_out = {"uvw": 3, "uvu": mul1, "uvv": mul2, "uuw": 3 if has_weight else 1, "uuu": mul1,
+                       "uvuv": mul1 * mul2, "uvu<v": mul1 * (mul1 - 1) // 2, "u<vw": 3}[mode]  # fmt: skip
+            for ir in ir1 * ir2:
+                instructions.append((i, j, len(outs), mode, has_weight))
+                outs.append((mul_out, ir))
+    return o3.Irreps(outs), instructions
+
+
+@pytest.mark.parametrize("compile_right", [False, True])
+@pytest.mark.parametrize("specialized", [True, False])
+@pytest.mark.parametrize("mode", ["uvw", "uvu", "uvv", "uuw", "uuu", "uvuv", "uvu<v", "u<vw"])
+def test_state_dict_goes_back_to_e3nn_strictly(float64, mode, specialized, compile_right):
+    """tpcore's state_dict carries the constants of e3nn's generated code (which e3nn keeps in its
+    own), with e3nn's keys and values, for every mode and e3nn's code-generation switches."""
+    pairs = [("2x0e + 2x1o + 2x2e", "2x0e + 2x1o + 2x2e"), ("3x0o + 3x1o + 3x2e", "2x0e + 2x1e + 2x2o + 2x1o")]
+    for has_weight in [True] if mode in ("uvw", "u<vw") else [True, False]:
+        for irreps_in1, irreps_in2 in pairs:
+            irreps_in1, irreps_in2 = o3.Irreps(irreps_in1), o3.Irreps(irreps_in2)
+            irreps_out, instructions = _mode_instructions(irreps_in1, irreps_in2, mode, has_weight)
+            if not instructions or (compile_right and mode in ("uvu<v", "u<vw")):  # (e3nn has no right() for these)
+                continue
+            theirs = o3.TensorProduct(irreps_in1, irreps_in2, irreps_out, instructions, internal_weights=has_weight,
+                                      compile_right=compile_right, _specialized_code=specialized)  # fmt: skip
+            ours = tt.from_e3nn(theirs)
+            expected, state = theirs.state_dict(), ours.state_dict()
+            assert list(state) == list(expected)
+            for key, value in expected.items():
+                assert state[key].dtype == value.dtype and torch.allclose(state[key], value, rtol=0, atol=1e-15), key
+            theirs.load_state_dict(state, strict=True)
 
 
 def test_uvu_per_edge_weights_match_e3nn(float64):
@@ -403,7 +432,7 @@ def test_state_dict_and_copies_after_e3nns_in_place_compile(float64):
     ours = tt.FullyConnectedTensorProduct(*irreps, dtype="float32")
     ours.load_state_dict(theirs.state_dict())
     e3nn_compile(ours)  # in place, as e3nn's assert_auto_jitable does
-    assert list(ours.state_dict()) == ["weight", "output_mask"]
+    assert list(ours.state_dict()) == list(theirs.state_dict())
     fresh = tt.FullyConnectedTensorProduct(*irreps)
     fresh.load_state_dict(ours.state_dict(), strict=True)
     ours.load_state_dict(fresh.state_dict(), strict=True)

@@ -95,11 +95,15 @@ def _broadcast(shapes: Mapping[str, tuple[int, ...]]) -> tuple[int, ...]:
     out = []
     for axis in range(ndim):
         sizes = {name: s[axis - ndim + len(s)] for name, s in shapes.items() if axis - ndim + len(s) >= 0}
-        distinct = {n for n in sizes.values() if n != 1}
+        # a list, not a set: sizes traced by torch.export / make_fx are SymInts, which do not hash
+        distinct = []
+        for n in sizes.values():
+            if n != 1 and not any(n == d for d in distinct):
+                distinct.append(n)
         if len(distinct) > 1:
             listing = ", ".join(f"{name} {shapes[name]}" for name in shapes)
             raise ValueError(f"batch shapes do not broadcast: {listing} (the last axis is the irreps dimension)")
-        out.append(distinct.pop() if distinct else 1)
+        out.append(distinct[0] if distinct else 1)
     return tuple(out)
 
 

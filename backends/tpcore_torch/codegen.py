@@ -27,6 +27,13 @@ from tpcore.contraction import Operand, PairwiseForm, pairwise_form, sizes
 from tpcore.plan import Plan
 from tpcore.program import CONST_PREFIX, Program, Statement, const_identifier, resolve
 
+from .linecache_bound import forget_source_when_collected
+
+#: The program calls tensor methods and ``torch.ops.aten`` operators only, never a Python-level
+#: ``torch.*`` function: other libraries replace those (``import torch_geometric`` replaces
+#: ``torch.index_select``), and a program calling the replacement no longer pickles or scripts.
+aten = torch.ops.aten
+
 #: names of the graph's buffers: ``c_`` + the plan's constant name, made an identifier
 BUFFER_PREFIX = CONST_PREFIX
 buffer_name = const_identifier
@@ -49,6 +56,7 @@ def compile_plan(plan: Plan, per_sample: bool, constants: torch.nn.Module) -> to
     split_narrows(emitter.graph)
     module = torch.fx.GraphModule(constants, emitter.graph, class_name="TensorProductProgram")
     keep_constants_out_of_state_dict(module)
+    forget_source_when_collected(module)
     return module
 
 
@@ -125,7 +133,7 @@ def split_narrows(graph: torch.fx.Graph) -> None:
 
 def _narrow(node):
     """``(source, dim, start, length, source's shape)`` of a ``narrow`` whose input's shape is known, else None."""
-    if node.op != "call_function" or node.target is not torch.narrow:
+    if node.op != "call_method" or node.target != "narrow":
         return None
     source, dim, start, length = node.args
     shape = source.meta.get(SHAPE) if isinstance(source, torch.fx.Node) else None
@@ -156,7 +164,7 @@ class _Emitter:
         for ident in program.consts:
             node = g.get_attr(ident)
             if ident in program.complex:
-                node = g.call_function(torch.view_as_complex, (node,))
+                node = g.call_function(aten.view_as_complex, (node,))
             self.values[ident] = node
 
     def emit(self, s: Statement) -> None:
@@ -196,13 +204,13 @@ class _Emitter:
         if sum(is_complex) == 1:
             k = is_complex.index(True)
             parts = []
-            for part in (torch.real, torch.imag):
+            for part in (aten.real, aten.imag):
                 operands = list(args)
                 operands[k] = self._call(part, args[k])
                 parts.append(emit(operands))
-            return self._call(torch.complex, *parts)
-        zeros = [self._call(torch.zeros_like, a) for a in args]
-        return emit([a if c else self._call(torch.complex, a, z) for a, c, z in zip(args, is_complex, zeros)])
+            return self._call(aten.complex, *parts)
+        zeros = [self._call(aten.zeros_like, a) for a in args]
+        return emit([a if c else self._call(aten.complex, a, z) for a, c, z in zip(args, is_complex, zeros)])
 
     def _gather_last(self, x, index_name: str, index):
         """``x[..., index]`` for a constant index of any shape; a view (``narrow``) when the index is
@@ -211,28 +219,28 @@ class _Emitter:
         shape = self.program.shapes[index_name]
         flat = np.asarray(self.program.plan.consts[self.program.consts[index_name]]).ravel()
         if flat.size and np.array_equal(flat, np.arange(flat[0], flat[0] + flat.size)):
-            part = self._call(torch.narrow, x, -1, int(flat[0]), int(flat.size))
+            part = self._method("narrow", x, -1, int(flat[0]), int(flat.size))
             return part if len(shape) == 1 else self._method("unflatten", part, -1, list(shape))
         if len(shape) == 1:
-            return self._call(torch.index_select, x, -1, index)
-        gathered = self._call(torch.index_select, x, -1, self._method("reshape", index, [-1]))
+            return self._method("index_select", x, -1, index)
+        gathered = self._method("index_select", x, -1, self._method("reshape", index, [-1]))
         return self._method("unflatten", gathered, -1, list(shape))
 
     # -- one method per statement kind (see tpcore.plan) -------------------------------------------------
 
     def _block(self, s, p, x):
-        part = self._call(torch.narrow, x, 1, p.start, p.stop - p.start)
+        part = self._method("narrow", x, 1, p.start, p.stop - p.start)
         return self._method("reshape", part, [self.Z, p.mul, p.dim])
 
     def _take(self, s, p, x, index):
         return self._gather_last(x, s.args[1], index)
 
     def _slice(self, s, p, x):
-        return self._call(torch.narrow, x, -1, p.start, p.stop - p.start)
+        return self._method("narrow", x, -1, p.start, p.stop - p.start)
 
     def _weights(self, s, p, w):
         shape = list(p.shape)
-        part = self._call(torch.narrow, w, -1, p.start, p.stop - p.start)
+        part = self._method("narrow", w, -1, p.start, p.stop - p.start)
         return self._method("reshape", part, ([self.Z] if self.per_sample else []) + shape)
 
     def _weight_take(self, s, p, w, index):
@@ -242,7 +250,7 @@ class _Emitter:
         lead = [self.Z] if self.per_sample else []
         shape = list(p.shape)
         zeros = self._method("new_zeros", w, lead + [int(np.prod(shape))])
-        terms = self._call(operator.mul, self._call(torch.index_select, w, -1, index), value)
+        terms = self._call(operator.mul, self._method("index_select", w, -1, index), value)
         return self._method("reshape", self._method("index_add", zeros, -1, target, terms), lead + shape)
 
     def _einsum(self, s, p, *args):
@@ -252,15 +260,15 @@ class _Emitter:
         # gradients (s2grid's FFT products).
         form = pairwise_form(p.equation, [self.program.shapes[a] for a in s.args])
         if form is None or any(a in self.program.complex for a in s.args):
-            return self._product(s, lambda operands: self._call(torch.einsum, p.equation, list(operands)), args)
+            return self._product(s, lambda operands: self._call(aten.einsum, p.equation, list(operands)), args)
         return self._product(s, lambda operands: self._pairwise(form, *operands), args)
 
     def _pairwise(self, form: PairwiseForm, a, b):
         a, b = self._lay_out(a, form.a), self._lay_out(b, form.b)
         if form.product == "matmul_transposed":
-            out = self._call(torch.matmul, b, a)
+            out = self._method("matmul", b, a)
         else:
-            out = self._call(torch.matmul if form.product == "matmul" else operator.mul, a, b)
+            out = self._method("matmul", a, b) if form.product == "matmul" else self._call(operator.mul, a, b)
         if form.shape is not None:
             out = self._method("reshape", out, self._sizes(form.shape))
         return out if form.perm is None else self._method("permute", out, list(form.perm))
@@ -282,7 +290,7 @@ class _Emitter:
         return self._batch_multiples[n]
 
     def _matmul(self, s, p, x, matrix):
-        return self._product(s, lambda operands: self._call(torch.matmul, *operands), (x, matrix))
+        return self._product(s, lambda operands: self._method("matmul", *operands), (x, matrix))
 
     def _mul(self, s, p, a, b):
         return self._call(operator.mul, a, b)
@@ -300,23 +308,23 @@ class _Emitter:
         return self._method("new_zeros", self.values["x1"], [self.Z, p.n])
 
     def _concat(self, s, p, *args):
-        return args[0] if len(args) == 1 else self._call(torch.cat, list(args), -1)
+        return args[0] if len(args) == 1 else self._call(aten.cat, list(args), -1)
 
     def _fft_conv2d(self, s, p, a, b):
         if not {s.args[0], s.args[1]} <= self.program.complex:
             raise ValueError(f"statement {s.out!r}: fft_conv2d expects complex operands")
         size = list(p.size)
-        fa, fb = self._call(torch.fft.fft2, a, s=size), self._call(torch.fft.fft2, b, s=size)
-        return self._call(torch.fft.ifft2, self._call(operator.mul, fa, fb))
+        fa, fb = self._call(aten.fft_fft2, a, s=size), self._call(aten.fft_fft2, b, s=size)
+        return self._call(aten.fft_ifft2, self._call(operator.mul, fa, fb))
 
     def _real(self, s, p, x):
-        return self._call(torch.real, x)
+        return self._call(aten.real, x)
 
     def _rfft(self, s, p, x):
-        return self._call(torch.fft.rfft, x, n=p.n, dim=-1)
+        return self._call(aten.fft_rfft, x, n=p.n, dim=-1)
 
     def _irfft(self, s, p, x):
-        return self._call(torch.fft.irfft, x, n=p.n, dim=-1)
+        return self._call(aten.fft_irfft, x, n=p.n, dim=-1)
 
     def _segment_sum(self, s, p, x, index):
         zeros = self._method("new_zeros", x, [self.Z, p.n])

@@ -37,9 +37,9 @@ class FoldedProduct(torch.autograd.Function):
         if need_x1 or need_x2:
             grad_outer = (grad @ T.transpose(0, 1)).reshape(x1.shape[0], x1.shape[1], x2.shape[1])
             if need_x1:
-                grad_x1 = torch.matmul(grad_outer, x2.unsqueeze(-1)).squeeze(-1)
+                grad_x1 = grad_outer.matmul(x2.unsqueeze(-1)).squeeze(-1)
             if need_x2:
-                grad_x2 = torch.matmul(x1.unsqueeze(1), grad_outer).squeeze(1)
+                grad_x2 = x1.unsqueeze(1).matmul(grad_outer).squeeze(1)
         if need_T:
             grad_T = _outer(x1, x2).transpose(0, 1) @ grad
         return grad_x1, grad_x2, grad_T
@@ -56,7 +56,7 @@ class ChannelFoldedProduct(torch.autograd.Function):
     def forward(ctx, x1, x2, T, index1, index2):
         ctx.save_for_backward(x1, x2, T, index1, index2)
         a, c = _by_channel(x1, index1, T.shape[0]), _by_channel(x2, index2, T.shape[0])
-        return torch.bmm(_channel_outer(a, c), T).transpose(0, 1)
+        return _channel_outer(a, c).bmm(T).transpose(0, 1)
 
     @staticmethod
     def backward(ctx, grad) -> tuple[Any, ...]:
@@ -67,15 +67,15 @@ class ChannelFoldedProduct(torch.autograd.Function):
         grad_x1 = grad_x2 = grad_T = None
         g = grad.transpose(0, 1)  # (u, Z, e_out)
         if need_x1 or need_x2:
-            grad_outer = torch.bmm(g, T.transpose(1, 2)).reshape(u, a.shape[0], a.shape[2], c.shape[2])
+            grad_outer = g.bmm(T.transpose(1, 2)).reshape(u, a.shape[0], a.shape[2], c.shape[2])
             if need_x1:  # (u, Z, e1) -> x1's columns
-                grad_a = torch.matmul(grad_outer, c.transpose(0, 1).unsqueeze(-1)).squeeze(-1).transpose(0, 1)
+                grad_a = grad_outer.matmul(c.transpose(0, 1).unsqueeze(-1)).squeeze(-1).transpose(0, 1)
                 grad_x1 = x1.new_zeros(x1.shape).index_copy(-1, index1, grad_a.reshape(x1.shape[0], -1))
             if need_x2:
-                grad_c = torch.matmul(a.transpose(0, 1).unsqueeze(-2), grad_outer).squeeze(-2).transpose(0, 1)
+                grad_c = a.transpose(0, 1).unsqueeze(-2).matmul(grad_outer).squeeze(-2).transpose(0, 1)
                 grad_x2 = x2.new_zeros(x2.shape).index_copy(-1, index2, grad_c.reshape(x2.shape[0], -1))
         if need_T:
-            grad_T = torch.bmm(_channel_outer(a, c).transpose(1, 2), g)
+            grad_T = _channel_outer(a, c).transpose(1, 2).bmm(g)
         return grad_x1, grad_x2, grad_T, None, None
 
 

@@ -61,7 +61,7 @@ class FusedProduct(torch.autograd.Function):
             else:
                 grad_w = w.new_zeros(w.shape).index_add(1, weight, per_term)
         elif need_w:
-            grad_w = torch.zeros_like(w)
+            grad_w = w.new_zeros(w.shape)
         return grad_x1, grad_x2, grad_w, None, None, None, None, None, None
 
 
@@ -73,7 +73,8 @@ def _terms(terms: torch.Tensor, w: torch.Tensor, weight: torch.Tensor | None) ->
     weighted = w.index_select(-1, weight)
     if m == terms.shape[-1]:
         return terms * weighted
-    return torch.cat([terms[:, :m] * weighted, terms[:, m:]], dim=1)
+    # (torch.ops.aten, not torch.cat: other libraries replace Python-level torch functions)
+    return torch.ops.aten.cat([terms[:, :m] * weighted, terms[:, m:]], 1)
 
 
 __all__ = ["FusedProduct"]

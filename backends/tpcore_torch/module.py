@@ -31,6 +31,7 @@ from tpcore.validation import check_call, check_input_types
 from .codegen import buffer_name, compile_plan, keep_constants_out_of_state_dict
 from .folded import ChannelFoldedProduct, FoldedProduct
 from .fused import FusedProduct
+from .linecache_bound import forget_source_when_collected
 
 COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
 
@@ -83,7 +84,10 @@ class TensorProduct(torch.nn.Module):
         for name, value in plan.consts.items():
             constants.register_buffer(buffer_name(name), constant_tensor(value, dtype, device), persistent=False)
         self.program_shared = compile_plan(plan, False, constants)
-        self.program_per_sample = compile_plan(plan, True, constants) if self.spec.weight_numel else self.program_shared
+        # Without weights both programs are the same code, but never the same submodule: a module
+        # registered under two names has its buffers swapped twice by ``torch.func.functional_call``
+        # and left as the tracer's fake tensors afterwards (NequIP's train-time compile does that).
+        self.program_per_sample = compile_plan(plan, self.spec.weight_numel > 0, constants)
         # eager calls of ``fused``, and of ``folded`` with shared weights, keep only their inputs for
         # backward (.fused, .folded)
         self._fused = plan.strategy == "fused" and "fused_i1" in plan.consts  # (a product of empty irreps has no terms)
@@ -121,6 +125,7 @@ class TensorProduct(torch.nn.Module):
         for program in (self.program_shared, self.program_per_sample):
             if isinstance(program, torch.fx.GraphModule):
                 keep_constants_out_of_state_dict(program)
+                forget_source_when_collected(program)  # (re-made programs have source of their own)
 
     def _set_constants(self, dtype: torch.dtype, device: torch.device) -> None:
         """Recompute every coefficient buffer of both programs from the plan's float64 arrays."""

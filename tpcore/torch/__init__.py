@@ -5,9 +5,9 @@ Swap ``from e3nn.o3 import FullyConnectedTensorProduct`` for
 its trained weights: the constructors take e3nn's arguments, ``tp(x, y, weight=None)`` is e3nn's
 call, and the ``state_dict`` has e3nn's keys (``weight``: the Parameter in e3nn's flat layout, or an
 empty buffer when the weights are external; ``output_mask``: e3nn's persistent buffer), so
-``load_state_dict(e3nn_module.state_dict(), strict=True)`` works (e3nn's generated-code Wigner 3j
-buffers in it are ignored; loading tpcore's state_dict back into e3nn needs ``strict=False`` for
-those alone).
+``load_state_dict(e3nn_module.state_dict(), strict=True)`` works both ways (the state_dict also
+carries the Wigner 3j constants e3nn's generated code keeps, with e3nn's keys and values; tpcore
+ignores them on loading and computes its own).
 
 Beyond e3nn: ``variant="gtp" | "s2grid" | "mtp"`` computes the channel-wise Gaunt / matrix
 product of two spherical signals instead (every path at once; the instructions only say whether it is

@@ -117,6 +117,8 @@ def from_e3nn(module: torch.nn.Module, *, backend: str = "torch", impl: str | No
         str(module.irreps_in1), str(module.irreps_in2), str(module.irreps_out), instructions,
         irrep_normalization="none", path_normalization="none",
         internal_weights=bool(module.internal_weights), shared_weights=bool(module.shared_weights),
+        compile_right=bool(getattr(module, "_did_compile_right", any(k.startswith("_compiled_main_right.") for k in module.state_dict()))),
+        _specialized_code=getattr(module, "_specialized_code", None),
         backend=backend, impl=impl, dtype=reference.dtype, device=reference.device,
     )  # fmt: skip
     if converted.weight_numel != module.weight_numel:

@@ -110,6 +110,7 @@ class TensorProduct(torch.nn.Module):
         defaults = _e3nn_optimization_defaults()
         self._specialized_code = bool(defaults["specialized_code"] if _specialized_code is None else _specialized_code)
         self._optimize_einsums = bool(defaults["optimize_einsums"] if _optimize_einsums is None else _optimize_einsums)
+        self._compile_left_right, self._compile_right = bool(compile_left_right), bool(compile_right)
 
         if variant == "cgtp":
             self.spec = TensorProductSpec.cgtp(
@@ -160,10 +161,12 @@ class TensorProduct(torch.nn.Module):
         self.irreps_in1, self.irreps_in2, self.irreps_out = (
             _public_irreps(irreps) for irreps in (self.irreps_in1, self.irreps_in2, self.irreps_out)
         )
+        self.register_state_dict_post_hook(_add_e3nn_codegen_state)
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
-        # e3nn's state_dict also holds the Wigner 3j constants of its generated code; tpcore
-        # computes its own, so those keys are accepted and ignored.
+        # e3nn's state_dict also holds the Wigner 3j constants of its generated code (tpcore's
+        # writes them too, :func:`_add_e3nn_codegen_state`); tpcore computes its own, so those
+        # keys are accepted and ignored.
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
         codegen = tuple(prefix + name + "." for name in _E3NN_CODEGEN_MODULES)
         unexpected_keys[:] = [key for key in unexpected_keys if not key.startswith(codegen)]
@@ -175,9 +178,9 @@ class TensorProduct(torch.nn.Module):
     def _product(self, x: torch.Tensor, y: torch.Tensor, weight: Optional[torch.Tensor]) -> torch.Tensor:
         w = self._weights(weight)
         if self._tiled[0]:
-            x = torch.index_select(x, -1, self._tile_index1)
+            x = x.index_select(-1, self._tile_index1)
         if self._tiled[1]:
-            y = torch.index_select(y, -1, self._tile_index2)
+            y = y.index_select(-1, self._tile_index2)
         return self._tp(x, y, w)
 
     @torch.jit.export
@@ -189,9 +192,9 @@ class TensorProduct(torch.nn.Module):
         w = self._weights(weight)
         eye = torch.eye(self._dim_in1, dtype=y.dtype, device=y.device)
         if self._tiled[0]:
-            eye = torch.index_select(eye, -1, self._tile_index1)
+            eye = eye.index_select(-1, self._tile_index1)
         if self._tiled[1]:
-            y = torch.index_select(y, -1, self._tile_index2)
+            y = y.index_select(-1, self._tile_index2)
         if w is not None and w.dim() > 1:
             w = w.unsqueeze(-2)
         return self._tp(eye, y.unsqueeze(-2), w)
@@ -279,6 +282,24 @@ class TensorProduct(torch.nn.Module):
         )
 
 # -- helpers -------------------------------------------------------------------------------------
+
+
+def _add_e3nn_codegen_state(module, state_dict, prefix, local_metadata) -> None:
+    """State-dict hook: e3nn's generated-code constants join the state_dict, which then loads
+    into e3nn's own module with ``strict=True`` (:mod:`tpcore.torch.e3nn_state`)."""
+    if module.variant != "cgtp":
+        return
+    from tpcore.torch.e3nn_state import codegen_state
+
+    state = codegen_state(
+        module.irreps_in1, module.irreps_in2, module.irreps_out, module.instructions,
+        specialized_code=module._specialized_code, compile_left_right=getattr(module, "_compile_left_right", True),
+        compile_right=getattr(module, "_compile_right", False),
+        dtype=module.output_mask.dtype, device=module.output_mask.device,
+    )  # fmt: skip
+    for key, value in state.items():
+        state_dict[prefix + key] = value
+
 
 
 def _e3nn_optimization_defaults() -> dict:
