@@ -497,3 +497,8 @@ def test_trace_records_no_python_decision_on_traced_sizes(float64, name):
     for n, m in ((3, 2), (4, 6)):
         given = args(n, m)
         assert_close(traced(*given), tp(*given))
+
+
+def test_a_backend_without_torch_modules_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"backend='numpy': tpcore.torch's modules run on torch tensors, but the numpy backend builds"):
+        tt.FullyConnectedTensorProduct("2x0e", "0e", "2x0e", backend="numpy")

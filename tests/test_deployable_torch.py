@@ -215,3 +215,26 @@ def test_torch_compile_forces_and_their_double_backward(name, strategy, kind):
     )
     expected = 2 * torch.einsum("nk,nkj->nj", out.detach(), jac)
     torch.testing.assert_close(results[0][1], expected, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("name, strategy", IMPLEMENTATIONS)
+def test_half_precision_models_convert_whole_and_compute_in_float32(name, strategy, dtype):
+    """``model.half()`` converts every part of a model: the product takes and returns 16-bit
+    tensors and computes in float32 (its weights rounded to 16 bits, as the model's are)."""
+    tp = build(name, strategy, dtype="float32")
+    model = torch.nn.Sequential(torch.nn.Identity(), tp).to(dtype)
+    assert model[1] is tp and tp.dtype == dtype and tp.weight.dtype == dtype
+    for kind in WEIGHT_KINDS:
+        (x1, x2, w), _ = call_args(tp, kind, dtype=dtype)
+        rounded = tp.weight.detach().double().numpy() if w is None else w.double().numpy()
+        x1 = x1.detach().requires_grad_()
+        out = run(tp, (x1, x2, w))
+        assert out.dtype == dtype
+        # the float64 reference on the 16-bit inputs: what is left is float32 rounding and the output's own
+        assert_reference(out, tp, (x1.detach(), x2, w), rounded, tol=8 * torch.finfo(dtype).eps)
+        out.sum().backward()
+        assert x1.grad.dtype == dtype
+    tp.double()  # back to float64: coefficients recomputed, not cast from 16 bits
+    (x1, x2, w), weights = call_args(tp, "shared")
+    assert_reference(run(tp, (x1, x2, w)), tp, (x1, x2, w), weights)

@@ -56,3 +56,25 @@ def test_torch_tensors_flatten_with_the_torch_namespace():
     call, f1, f2, fw = flatten_call(SPEC, x1, x2, w, torch, expected_dtype="float64")
     assert call.batch_shape == (2, 3) and tuple(fw.shape) == (6, SPEC.weight_numel)
     assert tuple(call.unflatten(f1).shape) == (2, 3, SPEC.irreps_in1.dim)
+
+
+WEIGHTLESS = TensorProductSpec.cgtp("2x0e", "1x0e", "2x0e", mode="uvu", instructions=[(0, 0, 0, "uvu", False)])
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch", "jax"])
+def test_empty_weights_of_a_weightless_spec_follow_the_batch_on_every_backend(backend):
+    """Empty weights are accepted as e3nn passes them, (0,) or (batch..., 0); empty weights of
+    another batch are the same error on every backend, never a silent pass or a bare RuntimeError."""
+    from tpcore.registry import build, get_registry
+
+    pytest.importorskip(backend)
+    harness = get_registry().harness(backend)
+    tp = build(WEIGHTLESS, backend=backend, dtype="float32")
+    x1, x2 = (harness.asarray(np.ones((3, d)), "float32") for d in (2, 1))
+    expected = harness.to_numpy(tp(x1, x2, None))
+    for shape in [(0,), (3, 0), (1, 0)]:
+        np.testing.assert_array_equal(harness.to_numpy(tp(x1, x2, harness.asarray(np.zeros(shape), "float32"))), expected)
+    with pytest.raises(ValueError, match=r"batch shapes do not broadcast: x1 \(3,\), x2 \(3,\), weights \(7,\)"):
+        tp(x1, x2, harness.asarray(np.zeros((7, 0)), "float32"))
+    with pytest.raises(ValueError, match=r"weights were given with shape \(5,\), but this cgtp spec has no weights"):
+        tp(x1, x2, harness.asarray(np.zeros(5), "float32"))

@@ -138,8 +138,11 @@ def check_call(
     numel = spec.weight_numel
     per_sample = False
     if numel == 0:
-        if weights_shape is not None and prod(weights_shape) != 0:
+        # empty weights are accepted (e3nn passes them), as (0,) or per sample (..., 0) of the batch
+        if weights_shape is not None and (len(weights_shape) == 0 or weights_shape[-1] != 0):
             raise ValueError(f"weights were given with shape {weights_shape}, but this {spec.variant} spec has no weights")
+        if weights_shape is not None and len(weights_shape) > 1:
+            shapes["weights"] = weights_shape[:-1]
     else:
         if weights_shape is None:
             raise ValueError(f"weights are required: this spec has weight_numel={numel}; pass weights of shape ({numel},) or (..., {numel})")

@@ -34,6 +34,16 @@ from .fused import FusedProduct
 from .linecache_bound import forget_source_when_collected
 
 COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
+#: dtypes a module takes through ``.half()``, ``.bfloat16()`` or ``.to(dtype)``: its weights and
+#: calls are in that dtype, its program computes in float32 (coefficients, FFTs and index sums
+#: in 16 bits lose accuracy or have no CPU kernel)
+LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype a module of ``dtype`` computes in: float32 for the 16-bit dtypes, else ``dtype``
+    itself (float32 or float64; anything else raises naming the dtype)."""
+    return torch.float32 if dtype in LOW_PRECISION else torch_dtype(dtype)
 
 
 def constant_tensor(value: np.ndarray, dtype: torch.dtype, device) -> torch.Tensor:
@@ -82,7 +92,7 @@ class TensorProduct(torch.nn.Module):
         self._plan_device = device.type
         constants = torch.nn.Module()
         for name, value in plan.consts.items():
-            constants.register_buffer(buffer_name(name), constant_tensor(value, dtype, device), persistent=False)
+            constants.register_buffer(buffer_name(name), constant_tensor(value, compute_dtype(dtype), device), persistent=False)
         self.program_shared = compile_plan(plan, False, constants)
         # Without weights both programs are the same code, but never the same submodule: a module
         # registered under two names has its buffers swapped twice by ``torch.func.functional_call``
@@ -101,7 +111,7 @@ class TensorProduct(torch.nn.Module):
         before = self._anchor.dtype
         target = fn(self._anchor).dtype
         if target != before:
-            torch_dtype(target)  # only float32/float64; raise before any state changes
+            compute_dtype(target)  # raise before any state changes
         super()._apply(fn, recurse)
         dtype, device = self._anchor.dtype, self._anchor.device
         if device.type != self._plan_device:
@@ -111,7 +121,7 @@ class TensorProduct(torch.nn.Module):
                 return self
             self._plan_device = device.type
         if dtype != before:
-            self._set_constants(dtype, device)
+            self._set_constants(compute_dtype(dtype), device)
         return self
 
     def __setstate__(self, state):
@@ -172,13 +182,16 @@ class TensorProduct(torch.nn.Module):
         elif not torch.jit.is_tracing():
             self._check_eager(x1, x2, weights)
         w = weights if weights is not None else self._anchor
+        out_dtype = self._anchor.dtype
+        if out_dtype == torch.float16 or out_dtype == torch.bfloat16:  # (LOW_PRECISION, spelled out for TorchScript)
+            x1, x2, w = x1.float(), x2.float(), w.float()
         per_sample = w.dim() > 1
         x1, x2, w, batch = flatten_inputs(x1, x2, w, per_sample)
         # Under torch.jit.trace sizes are traced: no Python decision on them (a trace is of one shape).
         if self.dim_out == 0 or (not torch.jit.is_tracing() and x1.shape[0] == 0):
             # nothing to compute (and MKL's FFTs reject empty batches); zeros still connected to
             # every input, so gradients are zeros rather than missing
-            return x1.new_zeros(batch + [self.dim_out]) + 0 * (x1.sum() + x2.sum() + w.sum())
+            return (x1.new_zeros(batch + [self.dim_out]) + 0 * (x1.sum() + x2.sum() + w.sum())).to(out_dtype)
         if self._fused and not torch.jit.is_scripting() and not torch.jit.is_tracing():
             out = self._fused_product(x1, x2, w, per_sample)
         elif self._folded and not per_sample and not torch.jit.is_scripting() and not torch.jit.is_tracing():
@@ -187,7 +200,7 @@ class TensorProduct(torch.nn.Module):
             out = self.program_per_sample(x1, x2, w)
         else:
             out = self.program_shared(x1, x2, w)
-        return out.reshape(batch + [self.dim_out])
+        return out.reshape(batch + [self.dim_out]).to(out_dtype)
 
     @torch.jit.unused
     def _fused_product(self, x1: torch.Tensor, x2: torch.Tensor, w: torch.Tensor, per_sample: bool) -> torch.Tensor:

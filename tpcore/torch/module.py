@@ -136,6 +136,12 @@ class TensorProduct(torch.nn.Module):
         forked = [torch.device(device)] if device is not None and torch.device(device).type == "cuda" else []
         with torch.random.fork_rng(devices=forked):
             built = tpcore.registry.build(self.spec, backend=backend, impl=impl, device=device, dtype=normalize_dtype(dtype))
+        if not isinstance(built, torch.nn.Module):
+            raise ValueError(
+                f"backend={backend!r}: tpcore.torch's modules run on torch tensors, but the {backend} backend builds "
+                f"a {type(built).__name__}; use a torch backend (backend='torch'), or tpcore.build(spec, backend={backend!r}) "
+                "for a plain function"
+            )
         # The adapter always passes the weights (its own Parameter or the caller's), so the built
         # module's own weight Parameter goes: the state_dict is then exactly e3nn's.
         for name, _ in list(built.named_parameters(recurse=False)):

@@ -49,6 +49,22 @@ def test_convert_swaps_every_tensor_product(float64):
     assert [n for n, _ in reference.named_parameters()] == [n for n, _ in converted.named_parameters()]
 
 
+def test_checkpoints_load_strictly_between_tpcore_and_e3nn_mace(float64, batch):
+    """A checkpoint of the converted model goes back into plain e3nn MACE (MACE pins e3nn 0.4.4):
+    the same keys, e3nn's generated-code constants included, and the same outputs after loading."""
+    reference, converted = e3nn_and_converted()
+    with torch.no_grad():
+        for p in converted.parameters():
+            p.add_(0.01 * torch.randn_like(p))  # trained on tpcore
+    state = converted.state_dict()
+    assert list(state) == list(reference.state_dict())
+    reference.load_state_dict(state, strict=True)
+    converted.load_state_dict(reference.state_dict(), strict=True)
+    expected, actual = outputs(reference, batch), outputs(converted, batch)
+    for key in QUANTITIES:
+        assert_close(actual[key], expected[key])
+
+
 def test_converted_mace_equals_e3nn_mace(float64, batch):
     reference, converted = e3nn_and_converted()
     expected, expected_grads = loss_and_grads(reference, batch)
