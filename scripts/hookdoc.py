@@ -35,6 +35,9 @@ FIELD_DOCS = {
         "harness": "zero-argument callable returning the backend's `Harness` (below), or None; called once the "
         "backend is usable, so it may import the framework. Without one, the conformance suite, `tpcore check`, "
         "`tpcore report` and the benchmarks cannot drive the backend",
+        "convolution": "zero-argument callable returning `wrap(product) -> conv`: the message-passing op "
+        "(`tpcore.build_conv`, `tpcore/convolution.py`) of a product built on this backend, or None if the backend "
+        "offers none; called once the backend is usable",
     },
     "Capabilities": {
         "modes": "cgtp connection modes supported (e3nn's `uvw`, `uvu`, `uvv`, `uuw`, `uuu`, `uvuv`, `uvu<v`, `u<vw`); None means every mode. "

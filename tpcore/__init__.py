@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "build": "tpcore.registry",
+    "build_conv": "tpcore.convolution",
     "available_backends": "tpcore.registry",
     "hookimpl": "tpcore.hookspecs",
     "lower": "tpcore.plan",

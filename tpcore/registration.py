@@ -30,6 +30,9 @@ class Backend:
     #: zero-argument callable returning the backend's :class:`tpcore.harness.Harness` (may import
     #: the framework: it is only called once the backend is usable); None if it offers none
     harness: Callable[[], Any] | None = None
+    #: zero-argument callable returning ``wrap(product) -> conv``, the message-passing op of a
+    #: product built on this backend (:mod:`tpcore.convolution`); None if it offers none
+    convolution: Callable[[], Any] | None = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:

@@ -21,6 +21,12 @@ def _build(spec, *, device, dtype, strategy):
     return build(spec, device=device, dtype=dtype, strategy=strategy)
 
 
+def _convolution():
+    from .convolution import convolution
+
+    return convolution
+
+
 def _harness():
     from .harness import JaxHarness
 
@@ -38,6 +44,7 @@ def tpcore_register_backends(register):
             devices=jax_device_kinds(),
             description="JAX: a pure function tp(x1, x2, weights) for jit, grad (any order), vmap and sharding.",
             harness=_harness,
+            convolution=_convolution,
         )
     )
 

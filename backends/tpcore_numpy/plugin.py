@@ -27,6 +27,12 @@ def _build(spec, *, device, dtype, strategy):
     return NumpyTensorProduct(spec, ArrayOps(np), dtype, strategy)
 
 
+def _convolution():
+    from tpcore.convolution import numpy_convolution
+
+    return numpy_convolution
+
+
 @hookimpl
 def tpcore_register_backends(register):
     register(
@@ -37,6 +43,7 @@ def tpcore_register_backends(register):
             default_dtype="float64",
             description="NumPy on the CPU; no gradients. Always available.",
             harness=NumpyHarness,
+            convolution=_convolution,
         )
     )
 

@@ -21,6 +21,12 @@ def _build(spec, *, device, dtype, strategy):
     return build(spec, device=device, dtype=dtype, strategy=strategy)
 
 
+def _convolution():
+    from .convolution import convolution
+
+    return convolution
+
+
 def _harness():
     from .harness import TorchHarness
 
@@ -38,6 +44,7 @@ def tpcore_register_backends(register):
             devices=torch_device_kinds(),
             description="PyTorch: a torch.nn.Module with autograd (double backward), torch.compile and DDP.",
             harness=_harness,
+            convolution=_convolution,
         )
     )
 
