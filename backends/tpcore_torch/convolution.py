@@ -44,19 +44,15 @@ class ConvolutionProduct(torch.nn.Module):
 
     @torch.jit.unused
     def _check(self, x1, x2, weights, src, dst, num_nodes) -> None:
-        concrete = not (torch.compiler.is_compiling() or isinstance(src, torch.SymInt) or _is_fake(src) or _is_fake(dst))
+        from torch._subclasses.fake_tensor import is_fake
+
+        # the values of a tracer's tensors (make_fx, torch.export, torch.compile) are not known
+        concrete = not (torch.compiler.is_compiling() or is_fake(src) or is_fake(dst))
         check_graph(
             self.spec, tuple(x1.shape), tuple(x2.shape), None if weights is None else tuple(weights.shape),
             {name: (tuple(i.shape), dtype_name(i), i) for name, i in (("src", src), ("dst", dst))}, num_nodes,
             index_bounds if concrete else None,
         )  # fmt: skip
-
-
-def _is_fake(t: torch.Tensor) -> bool:
-    """A tensor of a tracer (make_fx, torch.export): its values are not known."""
-    from torch._subclasses.fake_tensor import FakeTensor
-
-    return isinstance(t, FakeTensor) or type(t) is not torch.Tensor and not isinstance(t, torch.nn.Parameter)
 
 
 def convolution(product: torch.nn.Module) -> ConvolutionProduct:
