@@ -10,30 +10,11 @@
 # nequip 0.19.1 brings its own e3nn and torch_geometric, so NequIP gets its own environment: torch
 # first and pinned (a CPU wheel on disk; any other spec may download a multi-GB CUDA build), then
 # nequip, then tpcore and the plugin from this repository, editable.
-# Idempotent: with the same pyproject files and this script, a second setup returns at once.
+# The environment is made by scripts/client_venv.sh (idempotent: a second setup returns at once).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-venv=.venv-nequip
-
-if [ ! -x "$venv/bin/python" ]; then
-  "${PYTHON:-python3}" -m venv "$venv"
-fi
-stamp="$venv/.tpcore-nequip-setup"
-want="$(cat pyproject.toml plugins/tpcore-nequip/pyproject.toml scripts/nequip.sh | sha256sum | cut -d' ' -f1)"
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && "$venv/bin/python" -c "import importlib.util as u; assert all(u.find_spec(m) for m in ('nequip', 'tpcore', 'tpcore_nequip', 'pytest'))" 2>/dev/null; then
-  :
-else
-  echo "nequip: installing torch, nequip, tpcore and tpcore-nequip into $venv" >&2
-  "$venv/bin/python" -m pip install --quiet --upgrade pip
-  "$venv/bin/python" -m pip install --quiet "torch==2.13.0"
-  "$venv/bin/python" -m pip install --quiet "nequip==0.19.1"
-  "$venv/bin/python" -m pip install --quiet -e ".[test]"
-  # the plugin's dependencies (tpcore, torch, nequip, ase) are in place already
-  "$venv/bin/python" -m pip install --quiet --no-deps -e plugins/tpcore-nequip
-  echo "$want" > "$stamp"
-fi
-
+bash scripts/client_venv.sh .venv-nequip "nequip==0.19.1" nequip tpcore_nequip -- plugins/tpcore-nequip
 if [ "${1:-}" = "--setup-only" ]; then
   exit 0
 fi
-exec "$venv/bin/python" -m tpcore_nequip.benchmark "$@"
+exec .venv-nequip/bin/python -m tpcore_nequip.benchmark "$@"
