@@ -6,7 +6,8 @@ implement yet (:data:`MODEL_STRATEGIES`):
 - cgtp ``dense`` multiplies each path's full coupling block ``(2l1+1)(2l2+1)(2l3+1)``; ``sparse``
   only its nonzero entries (the real CG selection rules, about ``(2l1+1)(2l2+1)`` per path);
   ``block`` couples each input pair once with the CG tensors of all its paths stacked (``K``
-  output components), in the cheapest of three contraction orders; all add the weight contraction
+  output components; each x1 block with all of x2, :func:`block_groups`, for the edge harmonics
+  without weights), in the cheapest of three contraction orders; all add the weight contraction
   of the path's mode. ``fused`` multiplies and scatters one term per nonzero entry and channel
   triple of every path at once (a product, a weight and a scatter-add each). ``folded`` multiplies
   the outer product ``x1 (x) x2`` by one dense ``(dim1 dim2, dim_out)`` matrix with the weights
@@ -53,15 +54,39 @@ def _weight_flops(p: SegmentPath) -> int:
     return 2 * p.seg_out.dim * p.triples if p.weight is not None else 0
 
 
-def _block_coupling_flops(d: Descriptor) -> int:
-    """Coupling FLOPs of the ``block`` strategy: one contraction per group of paths sharing an input pair."""
+def block_merges_x2(d: Descriptor) -> bool:
+    """Whether ``block`` couples each ``x1`` block with the whole ``x2`` at once (:func:`block_groups`):
+    in products without weights whose ``x2`` has one channel per block (the edge harmonics), one
+    group per ``x1`` block instead of per input pair; the extra rows of ``x2`` multiply once per row,
+    not per channel. On jax (CPU, per edge under ``vmap``, 720 edges, float32) the full product of
+    ``16x0e + 8x1o + 8x2e`` and of ``32x0e + 32x1o + 32x2e`` with the harmonics to L = 2, 3 (outputs
+    to l = 2), as e3nn-jax's message passing calls it, ran 2.2x and 1.9x e3nn-jax forward and 1.7x
+    and 2.1x forward+backward so; per input pair 1.1x and 0.8x, 1.1x and 1.2x."""
+    return bool(d.paths) and all(p.weight is None and p.seg2.mul == 1 and p.connection.pairing == "uv" for p in d.paths)
+
+
+def block_groups(d: Descriptor) -> list[list[SegmentPath]]:
+    """The paths ``block`` couples in one contraction, in order: those sharing an input pair (and
+    pairing, mode, weighting, output multiplicity), or an ``x1`` block where :func:`block_merges_x2`."""
+    merged = block_merges_x2(d)
     groups: dict[tuple, list] = {}
     for p in d.paths:
-        groups.setdefault((p.in1, p.in2, p.connection.pairing, p.mode, p.weight is not None, p.seg_out.mul), []).append(p)
+        key = (p.in1, None if merged else p.in2, p.connection.pairing, p.mode, p.weight is not None, p.seg_out.mul)
+        groups.setdefault(key, []).append(p)
+    return list(groups.values())
+
+
+def _block_x2_dim(d: Descriptor, p: SegmentPath) -> int:
+    """Rows of ``x2`` in the coupling of ``p``'s group: its block, or all of ``x2`` (:func:`block_merges_x2`)."""
+    return d.dims[1] if block_merges_x2(d) else p.seg2.dim
+
+
+def _block_coupling_flops(d: Descriptor) -> int:
+    """Coupling FLOPs of the ``block`` strategy: one contraction per group of paths (:func:`block_groups`)."""
     total = 0
-    for paths in groups.values():
+    for paths in block_groups(d):
         p0 = paths[0]
-        u, v, d1, d2 = p0.seg1.mul, p0.seg2.mul, p0.seg1.dim, p0.seg2.dim
+        u, v, d1, d2 = p0.seg1.mul, p0.seg2.mul, p0.seg1.dim, _block_x2_dim(d, p0)
         K = sum(p.seg_out.dim for p in paths)
         if p0.connection.pairing != "uv":
             total += 2 * _pairs(p0) * d1 * d2 * (1 + K)
@@ -144,10 +169,14 @@ def auto_strategy(
     On ``backend="jax"`` the rule takes no ``fused``: XLA's CPU gathers and scatter-adds made it
     0.2-0.6x e3nn-jax forward+backward where torch ran it at 1.3-2.5x (uuu at L = 2, 3, MACE's
     convolution at 16 channels L = 2, the full product at L = 3), below ``dense`` and ``block``
-    (0.6-1.3x) on each. It folds products without weights (the full product at L = 1..3 ran
-    2.1-2.9x e3nn-jax forward+backward, ``block`` 0.9-1.0x) and weighted ones with the edge
-    harmonics as torch does, and keeps ``block`` for MACE's convolution at 128 channels (``dense``
-    there is measured in torch only).
+    (0.6-1.3x) on each. It folds products without weights while the fold multiplies at most
+    :data:`FOLDED_AUTO_MAX_FLOPS_RATIO_JAX` times ``block``'s FLOPs (the full product of ``1x(0..L)``
+    ran 1.95x and 3.45x e3nn-jax forward+backward folded at L = 1, 2, ``block`` 1.64x and 2.75x, at
+    FLOP ratios 1.6 and 2.5; at L = 3, ratio 3.3, ``block`` 2.92x against 2.27x; products with
+    channels, as in e3nn-jax's networks, fold the outer product of all channels: ``16x0e`` by itself
+    folded ran 0.66x, ``block`` 1.81x, at ratio 241), and weighted ones with the edge harmonics as
+    torch does, and keeps ``block`` for MACE's convolution at 128 channels (``dense`` there is
+    measured in torch only).
 
     On ``device="cuda"`` (measured the same way in torch on an H200, 3000 rows, on the shapes of
     ``tpcore compare``, where every call is a few kernel launches and the launches dominate):
@@ -174,7 +203,9 @@ def auto_strategy(
     limit = FOLDED_AUTO_MAX_BYTES_CPU if folded_limit is None else min(folded_limit, FOLDED_AUTO_MAX_BYTES_CPU)
     foldable = not per_sample and folded_bytes(d) <= limit
     if foldable and not d.weighted_paths and d.per_channel_dims is None:
-        return "folded"
+        if backend != "jax" or _folded_flops(d) <= FOLDED_AUTO_MAX_FLOPS_RATIO_JAX * _block_coupling_flops(d):
+            return "folded"
+        foldable = False  # the fold multiplies mostly zeros: block below
     terms = FUSED_AUTO_MAX_TERMS_EDGE if edge else FUSED_AUTO_MAX_TERMS
     if backend != "jax" and no_w_output and fused_terms(d) <= terms:
         return "fused"
@@ -202,6 +233,9 @@ DENSE_AUTO_MIN_CHANNELS = 128
 FOLDED_AUTO_MAX_BYTES_CPU = 2**20
 #: ``auto`` on jax folds a product per channel (``uuu`` paths) up to this many bytes of :func:`folded_bytes`
 FOLDED_AUTO_MAX_BYTES_PER_CHANNEL_JAX = 2 * 2**20
+#: ``auto`` on jax folds a product without weights while :func:`flops` of ``folded`` are at most
+#: this many times ``block``'s (a fold of channels multiplies mostly zeros)
+FOLDED_AUTO_MAX_FLOPS_RATIO_JAX = 3
 #: ``auto`` takes ``fused`` up to this many terms on a CUDA device
 FUSED_AUTO_MAX_TERMS_CUDA = 20_000
 #: ``auto`` on a CUDA device takes ``folded`` up to this many bytes of :func:`folded_bytes`
@@ -293,10 +327,12 @@ def coefficient_bytes(d: Descriptor, itemsize: int = 8) -> dict[str, int]:
     spec = d.spec
     if spec.variant == "cgtp":
         dense = sum(p.seg1.dim * p.seg2.dim * p.seg_out.dim for p in d.paths) * itemsize
-        # block stacks the same CG tensors per input pair; sparse keeps only the nonzero values
-        tables = {"block": dense, "dense": dense, "sparse": sum(p.coupling.nnz for p in d.paths) * itemsize,
+        # block stacks the same CG tensors per group (with all of x2's rows where it merges x2);
+        # sparse keeps only the nonzero values
+        block = sum(p.seg1.dim * _block_x2_dim(d, p) * p.seg_out.dim for p in d.paths) * itemsize
+        tables = {"block": block, "dense": dense, "sparse": sum(p.coupling.nnz for p in d.paths) * itemsize,
                   "fused": fused_terms(d) * itemsize}  # fmt: skip
-        return {"block": dense, "folded": _folded_bytes(d, tables[auto_strategy(d, per_sample=True)], itemsize)} | tables
+        return {"block": block, "folded": _folded_bytes(d, tables[auto_strategy(d, per_sample=True)], itemsize)} | tables
     d1, d2, dout = _dims(spec.irreps_in1, spec.irreps_in2, spec.irreps_out)
     L1, L2 = spec.irreps_in1.lmax, spec.irreps_in2.lmax
     if spec.variant == "s2grid":

@@ -95,9 +95,12 @@ class TensorProduct:
         a1, a2 = _repeat_channels(a1, self.irreps_in1, self._tiles[0]), _repeat_channels(a2, self.irreps_in2, self._tiles[1])
         if weights is not None:
             weights = jnp.asarray(weights, a1.dtype)
-        out = self._function(a1.dtype)(a1, a2, weights)
-        if self._order is not None:
-            out = out[..., self._order]
+        function = self._function(a1.dtype)
+        if self._order:  # the spec's blocks in e3nn-jax's order: a concatenation, not a permuting gather
+            blocks = _output_blocks(function, a1, a2, weights)
+            out = jnp.concatenate([blocks[i] for i in self._order], axis=-1)
+        else:
+            out = function(a1, a2, weights)
         return e3nn_jax.IrrepsArray(self.irreps_out, out)
 
     __call__ = apply
@@ -170,8 +173,10 @@ class _FullProduct:
 
     e3nn-jax makes one chunk ``mul1*mul2 x ir`` per (chunk of x1, chunk of x2, ir in ir1 x ir2),
     in that loop order, then stable-sorts the chunks (0e < 0o < 1o < 1e) and, with
-    ``regroup_output``, merges equal neighbours. The spec computes the chunks in loop order (chunks
-    of multiplicity 0 have no data and no path); the output is a permutation of its columns.
+    ``regroup_output``, merges equal neighbours. The spec's output blocks are the chunks already
+    sorted (chunks of multiplicity 0 have no data and no path), so its output is e3nn-jax's as it
+    comes: merging neighbours moves no data, and no column is permuted (a permutation is a gather,
+    whose reverse is a scatter-add: under ``vmap`` and in the backward pass the slowest ops on a CPU).
     """
 
     def __init__(self, irreps1: str, irreps2: str, keep: tuple[str, ...] | None, irrep_normalization: str, regroup: bool):
@@ -183,11 +188,10 @@ class _FullProduct:
             for ir in ir1 * ir2
             if keep is None or str(ir) in keep
         ]
-        self.spec = _chunk_spec(in1, in2, self.chunks, irrep_normalization)
-        self._product = None if self.spec is None else TensorProduct(self.spec)
-        starts = np.cumsum([0] + [c.mul * c.ir.dim for c in self.chunks])
         order = sorted(range(len(self.chunks)), key=lambda k: e3nn_jax_sort_key(self.chunks[k].ir))
-        self.order = np.concatenate([np.arange(starts[k], starts[k + 1]) for k in order] + [np.zeros(0, int)])
+        self.spec = _chunk_spec(in1, in2, [self.chunks[k] for k in order], irrep_normalization)
+        self._product = None if self.spec is None else TensorProduct(self.spec)
+        self._block = {k: n for n, k in enumerate(k for k in order if self.chunks[k].mul)}  # chunk -> spec output block
         self.groups = _groups(self.chunks, order, regroup)
         self.irreps_out = e3nn_jax.Irreps([(sum(self.chunks[k].mul for k in g), str(self.chunks[g[0]].ir)) for g in self.groups])
 
@@ -196,16 +200,36 @@ class _FullProduct:
         return tuple(all(flags1[self.chunks[k].i1] or flags2[self.chunks[k].i2] for k in group) for group in self.groups)
 
     def apply(self, x1: e3nn_jax.IrrepsArray, x2: e3nn_jax.IrrepsArray) -> e3nn_jax.IrrepsArray:
+        """The product as e3nn-jax returns it: an ``IrrepsArray`` made of its chunks (``from_chunks``).
+
+        e3nn-jax's operations on an ``IrrepsArray`` (``filter``, ``regroup``, ``concatenate``,
+        slicing) work on its chunks, so a chunk the network drops afterwards is never computed, nor
+        differentiated; tpcore's blocks (:meth:`tpcore_jax.TensorProduct.blocks`) keep that.
+        """
         a1, a2 = _zeroed(x1), _zeroed(x2)
         lead = jnp.broadcast_shapes(a1.shape[:-1], a2.shape[:-1])
-        if self._product is None:
-            out = jnp.zeros(lead + (self.irreps_out.dim,), a1.dtype)
-        else:
-            out = self._product._function(a1.dtype)(a1, a2, None)[..., self.order]
+        blocks = () if self._product is None else _output_blocks(self._product._function(a1.dtype), a1, a2, None)
         flags = self.zero_flags(x1.zero_flags, x2.zero_flags)
-        if any(flags):
-            out = jnp.where(_flag_mask([mul_ir.dim for mul_ir in self.irreps_out], flags), jnp.zeros((), out.dtype), out)
-        return e3nn_jax.IrrepsArray(self.irreps_out, out, zero_flags=flags)
+
+        def block(k):
+            mul, dim = self.chunks[k].mul, self.chunks[k].ir.dim
+            return blocks[self._block[k]].reshape(lead + (mul, dim)) if mul else jnp.zeros(lead + (0, dim), a1.dtype)
+
+        chunks = [
+            None if flag else jnp.concatenate([block(k) for k in group], axis=-2) if len(group) > 1 else block(group[0])
+            for group, flag in zip(self.groups, flags)
+        ]
+        return e3nn_jax.from_chunks(self.irreps_out, chunks, lead, a1.dtype)
+
+
+def _output_blocks(function, x1, x2, weights) -> list:
+    """The output of a built jax function as one array per block of its spec's ``irreps_out``:
+    the jax backend's blocks (:meth:`tpcore_jax.TensorProduct.blocks`), else slices of the output."""
+    if hasattr(function, "blocks"):
+        return list(function.blocks(x1, x2, weights))
+    out = function(x1, x2, weights)
+    starts = np.cumsum([0] + [b.mul * b.ir.dim for b in function.spec.irreps_out])
+    return [out[..., a:b] for a, b in zip(starts[:-1], starts[1:])]
 
 
 def _groups(chunks: list[_Chunk], order: list[int], regroup: bool) -> list[list[int]]:
@@ -223,7 +247,7 @@ def _groups(chunks: list[_Chunk], order: list[int], regroup: bool) -> list[list[
 
 
 def _chunk_spec(in1: Irreps, in2: Irreps, chunks: list[_Chunk], irrep_normalization: str) -> TensorProductSpec | None:
-    """The uvuv spec with one output block per chunk of positive multiplicity, in loop order; None without any."""
+    """The uvuv spec with one output block per chunk of positive multiplicity, in the order given; None without any."""
     index1 = {i: n for n, i in enumerate(i for i, (mul, _) in enumerate(in1) if mul)}
     index2 = {i: n for n, i in enumerate(i for i, (mul, _) in enumerate(in2) if mul)}
     kept = [(i1, i2, mul, ir) for i1, i2, mul, ir in chunks if mul]
@@ -290,13 +314,11 @@ def _irreps(value, name: str) -> Irreps:
 
 
 def _output_order(irreps: Irreps, sort: bool):
-    """(index permutation of the last axis or None, output irreps) for the requested ordering."""
+    """(the spec's output blocks in the requested order, or None for the spec's own; output irreps)."""
     if not sort:
         return None, irreps
     blocks = sorted(range(len(irreps)), key=lambda i: e3nn_jax_sort_key(irreps[i].ir))
-    slices = irreps.slices()
-    order = np.concatenate([np.arange(slices[i].start, slices[i].stop) for i in blocks]) if blocks else np.zeros(0, int)
-    return order, Irreps([irreps[i] for i in blocks]).simplify()
+    return blocks, Irreps([irreps[i] for i in blocks]).simplify()
 
 
 def _repeat_channels(x: jax.Array, irreps: Irreps, tiles: int) -> jax.Array:

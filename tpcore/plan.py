@@ -41,7 +41,7 @@ import numpy as np
 from tpcore import cost, so3
 from tpcore.cgtp_paths import MODES, channel_pairs, channel_triples, pair_count
 from tpcore.coefficients import gtp_from_fourier, mtp_basis, mtp_degree
-from tpcore.cost import auto_strategy
+from tpcore.cost import auto_strategy, block_groups, block_merges_x2
 from tpcore.descriptor import Descriptor, describe
 from tpcore.spec import TensorProductSpec
 
@@ -296,11 +296,11 @@ def _lower_cgtp(d: Descriptor, b: _Builder) -> None:
     b.op("concat", "out", *blocks)
 
 
-def _input_blocks(d: Descriptor, b: _Builder) -> None:
+def _input_blocks(d: Descriptor, b: _Builder, x2: bool = True) -> None:
     """``x1_<i>``/``x2_<i>`` ``(Z, mul, dim)`` views of the input blocks some path uses, and for
     the u<v modes ``x1_<i>_pairs``/``x2_<i>_pairs`` ``(Z, pairs, dim)``: the channels ``u`` of x1 and
-    ``v`` of x2 of each pair ``u < v``, gathered (:func:`_operands` names them)."""
-    for name, operand, which in (("x1", d.in1, 0), ("x2", d.in2, 1)):
+    ``v`` of x2 of each pair ``u < v``, gathered (:func:`_operands` names them); x1's alone unless ``x2``."""
+    for name, operand, which in (("x1", d.in1, 0), ("x2", d.in2, 1))[: 2 if x2 else 1]:
         used = {(p.in1, p.in2)[which] for p in d.paths if MODES[p.mode].pairing != "u<v"}
         paired = {(p.in1, p.in2)[which]: p for p in d.paths if MODES[p.mode].pairing == "u<v"}
         for i in sorted(used):
@@ -368,27 +368,37 @@ def _lower_cgtp_block(d: Descriptor, b: _Builder) -> None:
     Paths with the same input blocks (and mode, weighting, output multiplicity) share the coupling
     step: their CG tensors are stacked along the output axis ``k``, so the group costs one or two
     GEMMs whatever its number of paths, in the cheapest order (outer product first, or ``x2``
-    first, or ``x1`` first, by FLOP count). When every group has the same channel shape (e3nn's
+    first, or ``x1`` first, by FLOP count); without weights and with one channel per block of
+    ``x2`` (the edge harmonics), all paths of an ``x1`` block share it, over all of ``x2``
+    (:func:`tpcore.cost.block_groups`). When every group has the same channel shape (e3nn's
     fully connected and convolution layers), the coupled values of all paths into one output irrep
     are then gathered side by side and weighted and summed by one contraction per output irrep,
-    which writes the output block directly. Otherwise each group is weighted on its own and the
-    results are summed into the output by a gather or a segment sum.
+    which writes the output block directly. Otherwise each group is weighted on its own and put in
+    place (:func:`_assemble_by_group`).
     """
     if not d.paths:
         b.op("zeros", "out", n=d.dims[2])
         return
-    _input_blocks(d, b)
-    groups: dict[tuple, list] = {}
-    for p in d.paths:
-        groups.setdefault((p.in1, p.in2, MODES[p.mode].pairing, p.mode, p.weight is not None, p.seg_out.mul), []).append(p)
+    merged = block_merges_x2(d)
+    _input_blocks(d, b, x2=not merged)
+    if merged:  # every block of x2 has one channel: x2 is one (Z, 1, dim2) block, coupled by rows
+        b.op("block", "x2_all", "x2", start=0, stop=d.dims[1], mul=1, dim=d.dims[1])
     coupled = []
-    for g, paths in enumerate(groups.values()):
-        C = np.concatenate([p.coupling.dense() for p in paths], axis=2)
-        coupled.append((g, paths, _couple_group(b, g, *_operands(paths[0]), _coupled_shape(paths[0]), C)))
+    for g, paths in enumerate(block_groups(d)):
+        C = np.concatenate([_x2_rows(d, p) if merged else p.coupling.dense() for p in paths], axis=2)
+        x1, x2 = _operands(paths[0])
+        coupled.append((g, paths, _couple_group(b, g, x1, "x2_all" if merged else x2, _coupled_shape(paths[0]), C)))
     if _weights_by_output(d):
         _assemble_by_output(d, b, coupled)
     else:
         _assemble_by_group(d, b, coupled)
+
+
+def _x2_rows(d: Descriptor, p) -> np.ndarray:
+    """``p``'s coupling ``(d1, dim2, d_out)`` over all of x2's rows (its own block's, the rest zeros)."""
+    C = np.zeros((p.seg1.dim, d.dims[1], p.seg_out.dim))
+    C[:, p.seg2.start : p.seg2.start + p.seg2.dim] = p.coupling.dense()
+    return C
 
 
 def _weights_by_output(d: Descriptor) -> bool:
@@ -449,7 +459,11 @@ def _assemble_by_output(d: Descriptor, b: _Builder, coupled) -> None:
 
 
 def _assemble_by_group(d: Descriptor, b: _Builder, coupled) -> None:
-    pieces, targets = [], []
+    """Each group weighted on its own, then its paths' results put in place: where no two paths share
+    an output block, each path's columns are a slice of its group's result and the output their
+    concatenation (slices transpose to pads, where a permuting gather transposes to a scatter-add,
+    the slowest op of a backward pass on a CPU); else one gather or segment sum of all columns."""
+    weighted = []
     for g, paths, y in coupled:
         p0 = paths[0]
         weighted_eq, plain_eq = _BLOCK_WEIGHTING[p0.mode]
@@ -459,6 +473,13 @@ def _assemble_by_group(d: Descriptor, b: _Builder, coupled) -> None:
             y = b.op("einsum", f"r{g}", y, W, equation=weighted_eq, weight_arg=1)
         elif plain_eq is not None:
             y = b.op("einsum", f"r{g}", y, equation=plain_eq, weight_arg=None)
+        weighted.append((g, paths, y))
+    if len({p.out for p in d.paths}) == len(d.paths):
+        _concat_by_output(d, b, weighted)
+        return
+    pieces, targets = [], []
+    for g, paths, y in weighted:
+        p0 = paths[0]
         K = sum(p.seg_out.dim for p in paths)
         pieces.append(b.op("reshape", f"r{g}_flat", y, shape=(p0.seg_out.mul * K,)))
         columns = np.concatenate([np.arange(p.seg_out.dim) for p in paths])
@@ -467,6 +488,20 @@ def _assemble_by_group(d: Descriptor, b: _Builder, coupled) -> None:
             [_output_targets(d, p, columns[o : o + p.seg_out.dim]) for p, o in zip(paths, offsets)], axis=1
         ))
     _sum_into_output(d, b, pieces, targets)
+
+
+def _concat_by_output(d: Descriptor, b: _Builder, weighted) -> None:
+    """``out``: per output block, the columns of the one path into it, sliced from its group's
+    ``(Z, channels, K)`` result (blocks no path reaches are zeros)."""
+    blocks: dict[int, str] = {}
+    for g, paths, y in weighted:
+        start = 0
+        for p in paths:
+            dim = p.seg_out.dim
+            piece = y if len(paths) == 1 else b.op("slice", f"r{g}_{p.out}", y, start=start, stop=start + dim)
+            blocks[p.out] = b.op("reshape", f"out_{p.out}", piece, shape=(d.out[p.out].size,))
+            start += dim
+    b.op("concat", "out", *(blocks.get(io) or b.op("zeros", f"out_{io}", n=s.size) for io, s in enumerate(d.out)))
 
 
 def _couple_group(b: _Builder, g: int, x1: str, x2: str, channels: tuple[int, ...], C: np.ndarray) -> str:

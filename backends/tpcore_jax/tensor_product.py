@@ -9,6 +9,8 @@ and sharded inputs work on the object as on any function. Weights are an argumen
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 
 from tpcore.devices import jax_device
 from tpcore.devices import jax_device_name as device_name
@@ -17,7 +19,9 @@ from tpcore.execute import PlanFunction
 from tpcore.plan import lower, resolve_strategy
 from tpcore.program import Program, compile_function, resolve
 from tpcore.spec import TensorProductSpec
+from tpcore.validation import flatten_call
 
+from .blocks import block_function
 from .ops import JaxOps
 
 #: strategies whose derivatives are those of another strategy's program (a ``jax.custom_jvp``):
@@ -66,23 +70,56 @@ class TensorProduct(PlanFunction):
     def __init__(self, spec: TensorProductSpec, *, strategy: str | None = None, device=None, dtype="float32"):
         self.device = jax_device(device)
         strategy = resolve_strategy(spec, strategy, backend=self.backend)  # auto as measured on jax
+        self._block_functions = {}  # per_sample -> blocks of the program on flat inputs (compile fills it)
         super().__init__(spec, JaxOps(self.device), jax_dtype(dtype).name, strategy)
         # One XLA computation per input signature instead of one dispatch (and compilation) per plan
         # op in eager use; nested in a user's jit it is inlined. Shape and dtype checks run while
         # tracing, on static shapes, so their errors read the same under every transformation;
         # array types are checked before, as jit would reject a list or a torch tensor in its own words.
         self._compiled = jax.jit(self.evaluate)
+        self._blocks_compiled = jax.jit(self._blocks)
 
     def __call__(self, x1, x2, weights=None):
         self.check_arrays(x1, x2, weights)
         return self._compiled(x1, x2, weights)
 
+    def blocks(self, x1, x2, weights=None) -> tuple:
+        """The output as one array ``(..., mul * dim)`` per block of ``irreps_out``, in order.
+
+        Inside a jax transformation (a caller's ``jit``, ``grad``, ``vmap``) the program's ops are
+        traced into the caller's computation, not behind a nested ``jit``: a block the caller never
+        reads is then dead code to jax, and neither it nor its derivative is computed, as for
+        e3nn-jax's chunks (a product whose output is filtered afterwards, say). Programs that end
+        in the concatenation of the blocks (``block``, ``dense``) give them as computed
+        (:mod:`tpcore_jax.blocks`); others, and programs differentiated as another strategy's, give
+        slices of the output. Outside any transformation it runs under ``jax.jit``.
+        """
+        self.check_arrays(x1, x2, weights)
+        if any(isinstance(x, jax.core.Tracer) for x in (x1, x2, weights)):
+            return self._blocks(x1, x2, weights)
+        return self._blocks_compiled(x1, x2, weights)
+
+    def _blocks(self, x1, x2, weights):
+        call, x1, x2, weights = flatten_call(self.spec, x1, x2, weights, jax.numpy, expected_dtype=self.dtype.name)
+        blocks = self._block_functions.get(call.per_sample_weights)
+        if blocks is None:
+            out = self.functions[call.per_sample_weights](x1, x2, weights)
+            starts = np.cumsum([0] + [b.mul * b.ir.dim for b in self.spec.irreps_out])
+            blocks = tuple(out[:, a:b] for a, b in zip(starts[:-1], starts[1:]))
+        else:
+            blocks = blocks(x1, x2, weights)
+        return tuple(call.unflatten(b) for b in blocks)
+
     def compile(self, program: Program):
-        forward = super().compile(program)
         strategy = program.plan.program_strategy(program.per_sample)  # (folded's per-sample program is another's)
         other = derivative_strategy(program.plan.spec, strategy)
         if other is None:
-            return forward
+            blocks = block_function(program, self.ops, self.consts, [b.mul * b.ir.dim for b in self.spec.irreps_out])
+            if blocks is None:
+                return super().compile(program)
+            self._block_functions[program.per_sample] = blocks
+            return lambda x1, x2, w: jnp.concatenate(blocks(x1, x2, w), axis=-1)
+        forward = super().compile(program)
         tangent_program = resolve(lower(program.plan.spec, other, backend=self.backend), program.per_sample)
         consts = {ident: self.ops.asarray(v, self.dtype) for ident, v in tangent_program.const_values().items()}
         return _differentiated_as(forward, compile_function(tangent_program, self.ops, consts))
