@@ -8,7 +8,8 @@
 
 A row whose times are doubtful (:attr:`~tpcore.report.measure.Row.time_doubts`) is left out of
 every plot, and each plot's title says how many were: a line through a disturbed point would
-draw the load, not the implementation.
+draw the load, not the implementation. When every row a plot could draw is doubtful, it draws them
+all and its title says so.
 """
 
 from __future__ import annotations
@@ -26,18 +27,27 @@ def write_plots(rows: Sequence[Row], out_dir: Path, batch: int, dtype: str) -> l
 
     matplotlib.use("Agg")
     timed = [r for r in rows if r.forward_s]
-    measured = [r for r in timed if not r.time_doubts]
-    if not measured:
+    if not timed:
         return []
-    what = f"batch {batch}, {dtype}"
-    if len(measured) < len(timed):
-        what += f"; {len(timed) - len(measured)} doubtful left out"
-    paths = [_time_vs_L(measured, out_dir / "time_vs_L.png", "forward_s", f"Forward time ({what})")]
-    if any(r.forward_backward_s for r in measured):
-        paths.append(_time_vs_L([r for r in measured if r.forward_backward_s], out_dir / "time_vs_L_backward.png",
-                                "forward_backward_s", f"Forward + backward time ({what})"))
-    paths.append(_time_vs_expressivity(measured, out_dir / "time_vs_expressivity.png", f"Forward time vs expressivity ({what})"))
+    base = f"batch {batch}, {dtype}"
+    forward, what = _reliable(timed, base)
+    paths = [_time_vs_L(forward, out_dir / "time_vs_L.png", "forward_s", f"Forward time ({what})")]
+    backward = [r for r in timed if r.forward_backward_s]
+    if backward:
+        backward, what_backward = _reliable(backward, base)
+        paths.append(_time_vs_L(backward, out_dir / "time_vs_L_backward.png", "forward_backward_s",
+                                f"Forward + backward time ({what_backward})"))
+    paths.append(_time_vs_expressivity(forward, out_dir / "time_vs_expressivity.png", f"Forward time vs expressivity ({what})"))
     return paths
+
+
+def _reliable(rows: Sequence[Row], what: str) -> tuple[list[Row], str]:
+    """The rows a plot draws and its title's note: the rows whose times are not doubtful, or all
+    of them, said so, when every one is (a plot of nothing would hide that the run was disturbed)."""
+    kept = [r for r in rows if not r.time_doubts]
+    if not kept:
+        return list(rows), f"{what}; all {len(rows)} doubtful"
+    return kept, what + (f"; {len(rows) - len(kept)} doubtful left out" if len(kept) < len(rows) else "")
 
 
 def _series(rows: Sequence[Row], attr: str, x_attr: str = "L") -> dict[str, tuple[list, list]]:
