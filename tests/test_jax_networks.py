@@ -30,12 +30,7 @@ from tpcore_jax.ops import without_unit_axes  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def x64():
-    before = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", before)
+pytestmark = pytest.mark.usefixtures("jax_x64")  # float64 throughout (tests/conftest.py)
 
 
 def normal(irreps, seed, batch=(3,)):
