@@ -17,8 +17,13 @@ they are known, i.e. outside of jit tracing and torch's compilers).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable
 
+import numpy as np
+
+from tpcore.descriptor import Descriptor, describe
 from tpcore.spec import TensorProductSpec
 
 #: integer dtypes an index may have
@@ -108,6 +113,61 @@ class ArrayConvolution:
         return self._scatter_sum(messages, dst, n)
 
 
+@dataclass(frozen=True, eq=False)
+class EdgeGroup:
+    """Paths of a ``uvu`` convolution that share their ``x1`` segment and output degree.
+
+    Per edge ``e``, with ``a (mul, dim1)`` the sender's segment and ``y`` the edge's ``x2``:
+    ``m[u, q, k] = w[weight_index[u, q]] * sum_i a[u, i] * (y @ coupling)[i, q, k]`` for the
+    group's ``paths`` paths ``q`` of output dimension ``dim_out``; ``m`` flattened is added into the
+    receiver's output columns ``target``. One matrix product per edge and group (a ``bmm``), a
+    weight broadcast over the ``2l+1`` components, one scatter: a handful of large ops in place of
+    a few per path, which is what makes their first and second derivatives cheap.
+    """
+
+    start: int  # the x1 segment's flat columns [start, start + mul * dim1)
+    mul: int
+    dim1: int
+    paths: int
+    dim_out: int
+    coupling: np.ndarray  # (dim2, dim1 * paths * dim_out), float64
+    weight_index: np.ndarray | None  # (mul, paths) flat weight positions; None: unweighted paths
+    target: np.ndarray  # (mul * paths * dim_out,) output columns of m flattened
+
+
+@lru_cache(maxsize=64)
+def _edge_groups(spec: TensorProductSpec) -> tuple[EdgeGroup, ...] | None:
+    return edge_groups(describe(spec))
+
+
+def edge_groups(d: Descriptor) -> tuple[EdgeGroup, ...] | None:
+    """The convolution of ``d`` as :class:`EdgeGroup` s, or None when it is not of that shape.
+
+    The shape is the one of MACE's, NequIP's and SevenNet's convolutions: a ``cgtp`` whose paths are
+    all ``uvu`` with ``x2`` segments of one channel (the edge's spherical harmonics), weighted per
+    path and channel or not at all.
+    """
+    if d.variant != "cgtp" or not d.paths or any(p.mode != "uvu" or p.seg2.mul != 1 for p in d.paths):
+        return None
+    dim2 = d.spec.irreps_in2.dim
+    keyed: dict[tuple, list] = {}
+    for p in d.paths:
+        keyed.setdefault((p.in1, p.seg_out.dim, p.weight is not None), []).append(p)
+    groups = []
+    for (in1, dim_out, weighted), paths in sorted(keyed.items()):
+        seg1 = d.in1[in1]
+        coupling = np.zeros((dim2, seg1.dim, len(paths), dim_out))
+        for q, p in enumerate(paths):
+            c = p.coupling
+            np.add.at(coupling, (p.seg2.start + c.j, c.i, q, c.k), c.values)
+        u = np.arange(seg1.mul)
+        weight_index = np.stack([p.weight.index()[:, 0] for p in paths], 1) if weighted else None
+        target = np.stack([p.seg_out.start + (u[:, None] * dim_out + np.arange(dim_out)) for p in paths], 1)
+        groups.append(EdgeGroup(seg1.start, seg1.mul, seg1.dim, len(paths), dim_out, coupling.reshape(dim2, -1),
+                                weight_index, target.reshape(-1)))  # fmt: skip
+    return tuple(groups)
+
+
 def numpy_convolution(product) -> ArrayConvolution:
     """The numpy backend's convolution (``np.add.at`` sums repeated receivers)."""
     return ArrayConvolution(product, _numpy_take, _numpy_scatter_sum, index_bounds)
@@ -130,4 +190,4 @@ def index_bounds(index) -> tuple[int, int]:
     return int(index.min()), int(index.max())
 
 
-__all__ = ["INDEX_DTYPES", "check_graph", "build_conv", "ArrayConvolution", "numpy_convolution", "index_bounds"]
+__all__ = ["INDEX_DTYPES", "EdgeGroup", "check_graph", "build_conv", "edge_groups", "ArrayConvolution", "numpy_convolution", "index_bounds"]
