@@ -11,8 +11,6 @@ through them. Eager calls check shapes, dtypes and index values; scripted, trace
 calls check what TorchScript can (sizes), not values.
 """
 
-from __future__ import annotations
-
 from typing import List, Optional
 
 import numpy as np
