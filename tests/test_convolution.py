@@ -186,3 +186,108 @@ def test_torch_convolution_scripts_pickles_and_exports():
     edges = torch.export.Dim("edges")
     exported = torch.export.export(conv, (x1, x2, w, src, dst, NODES), dynamic_shapes=({}, {0: edges}, {0: edges}, {0: edges}, {0: edges}, None))
     torch.testing.assert_close(exported.module()(x1, x2, w, src, dst, NODES), expected, rtol=0, atol=1e-12)
+
+
+# -- torch's grouped form (uvu on multiplicity-1 edge features: MACE's, NequIP's, SevenNet's) -------
+
+#: mixed multiplicities, two paths into one output block, one path unweighted
+GROUPED = TensorProductSpec.cgtp(
+    "4x0e + 2x1o + 3x2e", "1x0e + 1x1o + 1x2e", "4x0e + 2x1o + 2x0e + 3x2e + 3x1o + 3x3e + 4x1o",
+    mode="uvu", instructions=[(0, 0, 0, "uvu", True), (1, 0, 1, "uvu", True), (1, 2, 1, "uvu", False), (1, 1, 2, "uvu", True),
+                              (2, 0, 3, "uvu", True), (2, 1, 4, "uvu", False), (2, 2, 5, "uvu", True), (0, 1, 6, "uvu", True)],
+)  # fmt: skip
+
+
+def _torch_inputs(spec, seed, per_edge, dtype="float64"):
+    torch = pytest.importorskip("torch")
+    x1, x2, w = graph_inputs(spec, seed, per_edge=per_edge)
+    return [torch.tensor(a, dtype=getattr(torch, dtype)) for a in (x1, x2, w)], (x1, x2, w)
+
+
+@pytest.mark.parametrize("per_edge", [True, False], ids=["per-edge", "shared"])
+def test_torch_grouped_form_sums_the_reference_messages(per_edge):
+    torch = pytest.importorskip("torch")
+    conv = tpcore.build_conv(GROUPED, backend="torch", dtype="float64")
+    assert conv.strategy == "grouped"
+    (x1, x2, w), arrays = _torch_inputs(GROUPED, 11, per_edge)
+    expected = reference_conv(GROUPED, *arrays)
+    out = conv(x1, x2, w, torch.as_tensor(SRC), torch.as_tensor(DST), NODES)
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max())
+    # the internal weights when none are given, and int32 indices
+    conv.product.weight.data = torch.as_tensor(arrays[2] if not per_edge else arrays[2][0])
+    out = conv(x1, x2, None, torch.as_tensor(SRC, dtype=torch.int32), torch.as_tensor(DST, dtype=torch.int32), NODES)
+    expected = reference_conv(GROUPED, arrays[0], arrays[1], conv.product.weight.detach().numpy())
+    np.testing.assert_allclose(out.detach().numpy(), expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max())
+
+
+def test_torch_grouped_coefficients_follow_dtype_changes_from_float64():
+    """Built in float32 and moved to float64, the coefficients are float64's (recomputed, not cast);
+    in 16 bits the convolution computes in float32 through the product, as the product does."""
+    torch = pytest.importorskip("torch")
+    conv = tpcore.build_conv(GROUPED, backend="torch", dtype="float32").double()
+    (x1, x2, w), arrays = _torch_inputs(GROUPED, 12, True)
+    expected = reference_conv(GROUPED, *arrays)
+    out = conv(x1, x2, w, torch.as_tensor(SRC), torch.as_tensor(DST), NODES)
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max())
+    half = conv.bfloat16()
+    assert half.strategy != "grouped"
+    low = half(*(t.bfloat16() for t in (x1, x2, w)), torch.as_tensor(SRC), torch.as_tensor(DST), NODES)
+    assert low.dtype == torch.bfloat16
+    np.testing.assert_allclose(low.float().numpy(), expected, rtol=0.05, atol=0.05 * np.abs(expected).max())
+
+
+def test_torch_grouped_second_derivatives_equal_the_generic_form():
+    """Forces' training gradient: d/dw of |d loss / d x2|^2 by the grouped ops' double backward
+    equals the same through the generic gather-product-scatter (itself checked above by the linear
+    identities)."""
+    torch = pytest.importorskip("torch")
+    grouped = tpcore.build_conv(GROUPED, backend="torch", dtype="float64")
+    generic = tpcore.build_conv(GROUPED, backend="torch", dtype="float64")
+    generic.grouped = False
+    (x1, x2, w), _ = _torch_inputs(GROUPED, 13, True)
+    src, dst = torch.as_tensor(SRC), torch.as_tensor(DST)
+    results = []
+    for conv in (grouped, generic):
+        t = [a.clone().requires_grad_(True) for a in (x1, x2, w)]
+        loss = (conv(*t, src, dst, NODES) ** 2).sum()
+        (g2,) = torch.autograd.grad(loss, t[1], create_graph=True)
+        results.append(torch.autograd.grad((g2**2).sum(), [t[0], t[2]]))
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, rtol=1e-11, atol=1e-11)
+
+
+def test_torch_convolution_state_dict_is_the_products():
+    torch = pytest.importorskip("torch")
+    conv = tpcore.build_conv(GROUPED, backend="torch", dtype="float64")
+    assert list(conv.state_dict()) == list(conv.product.state_dict()) == ["weight"]
+    other = tpcore.build_conv(GROUPED, backend="torch", dtype="float64")
+    other.load_state_dict(conv.state_dict(), strict=True)
+    other.load_state_dict({"product.weight": conv.product.weight.detach()}, strict=True)  # checkpoints saved with the prefix
+    assert torch.equal(other.product.weight, conv.product.weight)
+
+
+def test_torch_grouped_form_traces_symbolically_and_compiles():
+    """make_fx (symbolic) and torch.compile(fullgraph) through the force double backward."""
+    torch = pytest.importorskip("torch")
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    conv = tpcore.build_conv(GROUPED, backend="torch", dtype="float64")
+    (x1, x2, w), _ = _torch_inputs(GROUPED, 14, True)
+    src, dst = torch.as_tensor(SRC), torch.as_tensor(DST)
+
+    state = dict(conv.named_buffers()) | dict(conv.named_parameters())
+
+    def force_loss_grad(state, a, b, c, s, d):
+        b, c = b.detach().requires_grad_(True), c.detach().requires_grad_(True)
+        out = torch.func.functional_call(conv, state, (a, b, c, s, d, NODES))
+        (g2,) = torch.autograd.grad((out**2).sum(), b, create_graph=True)
+        return torch.autograd.grad((g2**2).sum(), c)[0]
+
+    expected = force_loss_grad(state, x1, x2, w, src, dst)
+    traced = make_fx(force_loss_grad, tracing_mode="symbolic")(state, x1, x2, w, src, dst)
+    more = torch.arange(3) % NODES  # three more edges: the trace is not of one edge count
+    src2, dst2, x2b, wb = torch.cat([src, more]), torch.cat([dst, more]), torch.cat([x2, x2[:3]]), torch.cat([w, w[:3]])
+    torch.testing.assert_close(traced(state, x1, x2b, wb, src2, dst2), force_loss_grad(state, x1, x2b, wb, src2, dst2), rtol=1e-12, atol=1e-12)
+    assert all(t.__class__ is torch.Tensor or isinstance(t, torch.nn.Parameter) for t in conv.state_dict().values())
+    compiled = torch.compile(lambda a, b, c, s, d: conv(a, b, c, s, d, NODES), fullgraph=True, backend="aot_eager")
+    torch.testing.assert_close(compiled(x1, x2, w, src, dst), conv(x1, x2, w, src, dst, NODES), rtol=1e-12, atol=1e-12)

@@ -58,16 +58,23 @@ class ConvolutionProduct(torch.nn.Module):
 
     def __init__(self, product: torch.nn.Module):
         super().__init__()
-        self.product = product
+        if any(getattr(product, "_tiled", ())):
+            raise ValueError(f"the product repeats multiplicity-1 inputs over channels ({product.spec.variant}); "
+                             "a convolution takes the channel-wise product of tpcore.build instead")  # fmt: skip
+        self.product = product  # a backend's module, or tpcore.torch's e3nn adapter around one
         self.dim_out = product.spec.irreps_out.dim
         self.groups = torch.nn.ModuleList()
         self.segments = []
         self._build_groups()
+        # the state_dict is the product's, without the ``product.`` prefix: a convolution loads the
+        # checkpoint of the e3nn product it replaces, and its own checkpoint loads back there
+        self.register_state_dict_post_hook(_unprefix_product_keys)
+        self.register_load_state_dict_pre_hook(_prefix_product_keys)
 
     def _build_groups(self) -> None:
         """The grouped form's tables in the product's compute dtype (from float64, never cast)."""
         groups = _edge_groups(self.product.spec)
-        anchor = self.product._anchor
+        anchor = _core(self.product)._anchor
         self.grouped = groups is not None and compute_dtype(anchor.dtype) == anchor.dtype
         self.groups = torch.nn.ModuleList()
         self.segments = []
@@ -82,9 +89,9 @@ class ConvolutionProduct(torch.nn.Module):
         self.register_buffer("target", torch.as_tensor(target, dtype=torch.long, device=anchor.device), persistent=False)
 
     def _apply(self, fn, recurse=True):
-        before = self.product._anchor.dtype
+        before = _core(self.product)._anchor.dtype
         super()._apply(fn, recurse)
-        if self.product._anchor.dtype != before:
+        if _core(self.product)._anchor.dtype != before:
             self._build_groups()
         return self
 
@@ -98,6 +105,11 @@ class ConvolutionProduct(torch.nn.Module):
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor, weights: Optional[torch.Tensor], src: torch.Tensor,
                 dst: torch.Tensor, num_nodes: Optional[int] = None) -> torch.Tensor:  # fmt: skip
+        return self.convolve(x1, x2, weights, src, dst, num_nodes)
+
+    def convolve(self, x1: torch.Tensor, x2: torch.Tensor, weights: Optional[torch.Tensor], src: torch.Tensor,
+                 dst: torch.Tensor, num_nodes: Optional[int] = None) -> torch.Tensor:  # fmt: skip
+        """The op itself (``forward`` calls it; a client's module with its own signature does too)."""
         n = x1.size(0) if num_nodes is None else num_nodes
         if not torch.jit.is_scripting() and not torch.jit.is_tracing():
             self._check(x1, x2, weights, src, dst, num_nodes)
@@ -128,9 +140,14 @@ class ConvolutionProduct(torch.nn.Module):
         )  # fmt: skip
         if not self.grouped:
             return  # the product checks the rest
+        own, numel = self.product.weight, self.spec.weight_numel
+        if weights is None and numel > 0 and (own is None or own.numel() != numel):
+            raise ValueError(f"weights are required: the product has no internal weights (weight_numel={numel})")
+        if weights is None and numel > 0:
+            weights = own
         check_input_types(x1, x2, weights, "torch")
         given = {"x1": x1, "x2": x2, "src": src, "dst": dst} | ({} if weights is None else {"weights": weights})
-        device = self.product.device
+        device = _core(self.product).device
         for name, tensor in given.items():
             if tensor.device != device:
                 raise RuntimeError(f"{name} is on device {tensor.device}, but the convolution's coefficients are on {device}; "
@@ -139,10 +156,25 @@ class ConvolutionProduct(torch.nn.Module):
             self.spec, x1_shape=(x2.shape[0], x1.shape[1]), x2_shape=tuple(x2.shape),
             weights_shape=None if weights is None else tuple(weights.shape),
             dtypes={name: dtype_name(t) for name, t in given.items() if name not in ("src", "dst")},
-            expected_dtype=dtype_name(self.product._anchor),
+            expected_dtype=dtype_name(_core(self.product)._anchor),
         )  # fmt: skip
-        if weights is None and self.spec.weight_numel > 0 and self.product.weight is None:
-            raise ValueError(f"weights are required: weight_numel={self.spec.weight_numel}")
+
+
+def _core(product: torch.nn.Module) -> torch.nn.Module:
+    """The backend's module under ``product`` (tpcore.torch's e3nn adapter keeps it as ``_tp``)."""
+    return getattr(product, "_tp", product)
+
+
+def _unprefix_product_keys(module, state_dict, prefix, local_metadata) -> None:
+    start = prefix + "product."
+    for key in [key for key in state_dict if key.startswith(start)]:
+        state_dict[prefix + key[len(start):]] = state_dict.pop(key)
+
+
+def _prefix_product_keys(module, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
+    # (keys already under ``product.`` are from a checkpoint saved before the prefix was dropped)
+    for key in [key for key in state_dict if key.startswith(prefix) and not key.startswith(prefix + "product.")]:
+        state_dict[prefix + "product." + key[len(prefix):]] = state_dict.pop(key)
 
 
 def convolution(product: torch.nn.Module) -> ConvolutionProduct:

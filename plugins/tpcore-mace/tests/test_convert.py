@@ -14,6 +14,7 @@ from mace_helpers import assert_close, batch_of, frames, model, outputs  # noqa:
 
 import tpcore.torch as tt  # noqa: E402
 from tpcore_mace import convert  # noqa: E402
+from tpcore_mace.convert import MACEConvolution  # noqa: E402
 
 QUANTITIES = ("energy", "forces", "virials", "stress")
 
@@ -35,16 +36,20 @@ def loss_and_grads(model_, batch):
     return out, torch.autograd.grad(loss, params)
 
 
-def e3nn_and_converted():
+def e3nn_and_converted(fuse=True):
     reference = model("e3nn")
-    return reference, convert(copy.deepcopy(reference))
+    return reference, convert(copy.deepcopy(reference), fuse=fuse)
 
 
 def test_convert_swaps_every_tensor_product(float64):
     reference, converted = e3nn_and_converted()
     names = [n for n, m in reference.named_modules() if isinstance(m, o3.TensorProduct)]
     assert sorted(names) == sorted(f"interactions.{i}.{tp}" for i in range(2) for tp in ("conv_tp", "skip_tp"))
-    assert all(isinstance(converted.get_submodule(n), tt.TensorProduct) for n in names)
+    for i in range(2):
+        block = converted.interactions[i]
+        # the convolution runs as one op through MACE's conv_fusion call; the skip product alone
+        assert isinstance(block.conv_tp, MACEConvolution) and block.conv_tp.strategy == "grouped" and block.conv_fusion
+        assert isinstance(block.conv_tp.product, tt.TensorProduct) and isinstance(block.skip_tp, tt.TensorProduct)
     assert not any(isinstance(m, o3.TensorProduct) for m in converted.modules())
     assert [n for n, _ in reference.named_parameters()] == [n for n, _ in converted.named_parameters()]
 
@@ -65,8 +70,9 @@ def test_checkpoints_load_strictly_between_tpcore_and_e3nn_mace(float64, batch):
         assert_close(actual[key], expected[key])
 
 
-def test_converted_mace_equals_e3nn_mace(float64, batch):
-    reference, converted = e3nn_and_converted()
+@pytest.mark.parametrize("fuse", [True, False], ids=["fused", "product-only"])
+def test_converted_mace_equals_e3nn_mace(float64, batch, fuse):
+    reference, converted = e3nn_and_converted(fuse)
     expected, expected_grads = loss_and_grads(reference, batch)
     actual, actual_grads = loss_and_grads(converted, batch)
     for key in QUANTITIES:
@@ -127,5 +133,17 @@ def test_converted_mace_compiles(float64, batch):
     compiled = torch.compile(prepare(lambda: convert(model("e3nn")))(), fullgraph=True, backend="aot_eager")
     expected = outputs(reference, batch)
     actual = outputs(compiled, batch, positions_require_grad=True)
+    for key in QUANTITIES:
+        assert_close(actual[key], expected[key])
+
+
+def test_converted_mace_scripts_as_mace_deploys_it(float64, batch):
+    """MACE's deploy (``mace_create_lammps_model``, ASE's calculator with compile_mode=None) scripts the
+    whole model with e3nn's ``jit.compile``: the fused convolution scripts with it."""
+    from e3nn.util import jit
+
+    reference, converted = e3nn_and_converted()
+    scripted = jit.compile(converted)
+    expected, actual = outputs(reference, batch), outputs(scripted, batch)
     for key in QUANTITIES:
         assert_close(actual[key], expected[key])
