@@ -28,7 +28,7 @@ import torch
 
 PHASES = ("forward", "forward+backward", "force double backward")
 PROFILES = {
-    "default": dict(channels=(16, 32, 128), Ls=(1, 2, 3), dtypes=("float32", "float64"), frames=8, repeat=5),
+    "default": dict(channels=(16, 32, 128), Ls=(1, 2, 3), dtypes=("float32", "float64"), frames=4, repeat=3),
     "quick": dict(channels=(16,), Ls=(2,), dtypes=("float64",), frames=2, repeat=2),
 }
 
