@@ -42,10 +42,23 @@ def test_swaps_every_tensor_product(reference):
     assert tpcore_nequip.enable_tpcore(modified) is modified  # applied twice: nothing left to do
 
 
-def test_equals_e3nn_nequip_in_float64(reference, data):
+def test_each_convolution_is_one_tpcore_op(reference):
+    from tpcore_nequip.convolution import TpcoreTensorProductScatter
+
+    modified = swapped(reference)
+    for i in range(2):
+        scatter = modified.get_submodule(f"model.func.layer{i}_convnet.conv.tp_scatter")
+        assert isinstance(scatter, TpcoreTensorProductScatter)
+        assert scatter.conv.strategy == "grouped" and scatter.conv.product is scatter.tp._tp
+    unfused = swapped(reference, fuse=False)
+    assert type(unfused.get_submodule("model.func.layer0_convnet.conv.tp_scatter")) is not TpcoreTensorProductScatter
+
+
+@pytest.mark.parametrize("fuse", [True, False])
+def test_equals_e3nn_nequip_in_float64(reference, data, fuse):
     """Energies, forces, stress and every parameter gradient of an energy + forces + stress loss."""
     expected, expected_grads = loss_and_grads(reference, data)
-    actual, actual_grads = loss_and_grads(swapped(reference), data)
+    actual, actual_grads = loss_and_grads(swapped(reference, fuse=fuse), data)
     for key in QUANTITIES:
         assert_close(actual[key], expected[key])
     assert len(actual_grads) == len(expected_grads)

@@ -4,8 +4,10 @@ A NequIP GNN holds three kinds of e3nn tensor product: each convolution's
 ``TensorProductScatter.tp`` (``uvu``, per-edge weights from the radial MLP), the self-connection
 ``sc`` (a ``FullyConnectedTensorProduct`` with the node types) and the gate's ``mul`` (an
 ``ElementwiseTensorProduct``). Each goes through :func:`tpcore.torch.from_e3nn`, which keeps e3nn's
-per-path factors, weights, dtype and device, so the model computes what it computed before. The
-scatter around the convolution stays NequIP's.
+per-path factors, weights, dtype and device, so the model computes what it computed before. Each
+``TensorProductScatter`` (gather, product, scatter) becomes one tpcore message-passing op
+(:class:`tpcore_nequip.convolution.TpcoreTensorProductScatter`), the seam NequIP's own
+accelerations replace.
 
 The converted modules write e3nn's state_dict keys (and the constants of e3nn's generated code),
 so a checkpoint of a modified model loads strictly into the unmodified one and back. That is what
@@ -34,19 +36,24 @@ def tensor_products(model: torch.nn.Module) -> dict[str, torch.nn.Module]:
     return {name: m for name, m in model.named_modules() if name and isinstance(m, e3nn_tp)}
 
 
-def enable_tpcore(model: torch.nn.Module, impl: str | None = None, backend: str = "torch") -> torch.nn.Module:
+def enable_tpcore(model: torch.nn.Module, impl: str | None = None, backend: str = "torch", fuse: bool = True) -> torch.nn.Module:
     """Swap every e3nn tensor product inside ``model`` for tpcore's exact module, in place.
 
     ``impl`` names a tpcore implementation (``tpcore backends``: ``folded``, ``fused``, ...; None
-    lets tpcore choose per product). Weights, dtype, device and train/eval mode are kept. Returns
-    ``model``. A model already swapped is returned as it is; one with no e3nn tensor product and
-    none of tpcore's raises ``ValueError``.
+    lets tpcore choose per product). With ``fuse`` (the default) each convolution's
+    ``TensorProductScatter`` becomes one tpcore op (gather, product and scatter); without, only its
+    product is swapped and NequIP gathers and scatters around it. Weights, dtype, device and
+    train/eval mode are kept. Returns ``model``. A model already swapped is returned as it is; one
+    with no e3nn tensor product and none of tpcore's raises ``ValueError``.
     """
     import tpcore.torch as tt
 
     targets = tensor_products(model)
     if not targets and not any(isinstance(m, tt.TensorProduct) for m in model.modules()):
         raise ValueError(f"enable_tpcore: model ({type(model).__name__}) holds no e3nn o3.TensorProduct to swap")
+    if fuse:
+        _fuse_convolutions(model, impl, backend)
+        targets = tensor_products(model)
     for name, old in targets.items():
         parent_name, _, attr = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
@@ -56,10 +63,25 @@ def enable_tpcore(model: torch.nn.Module, impl: str | None = None, backend: str 
     return model
 
 
-def _enable_tpcore(cls, model, impl=None, backend="torch"):
+def _fuse_convolutions(model: torch.nn.Module, impl: str | None, backend: str) -> None:
+    try:
+        from nequip.nn._tp_scatter_base import TensorProductScatter
+    except ImportError:
+        return  # not a NequIP model: only its products are swapped
+    from tpcore_nequip.convolution import TpcoreTensorProductScatter
+
+    for name, old in list(model.named_modules()):
+        if name and type(old) is TensorProductScatter:  # (not OpenEquivariance's, cuEquivariance's, ours)
+            parent_name, _, attr = name.rpartition(".")
+            parent = model.get_submodule(parent_name) if parent_name else model
+            parent._modules[attr] = TpcoreTensorProductScatter(old, impl=impl, backend=backend)
+
+
+def _enable_tpcore(cls, model, impl=None, backend="torch", fuse=True):
     """Swap NequIP's e3nn tensor products (convolution, self-connection, gate) for tpcore's exact
-    modules, on any device. Options: ``impl`` (a tpcore implementation name), ``backend``."""
-    return enable_tpcore(model, impl=impl, backend=backend)
+    modules, each convolution's gather, product and scatter for one tpcore op, on any device.
+    Options: ``impl`` (a tpcore implementation name), ``backend``, ``fuse`` (False: products only)."""
+    return enable_tpcore(model, impl=impl, backend=backend, fuse=fuse)
 
 
 def register() -> bool:

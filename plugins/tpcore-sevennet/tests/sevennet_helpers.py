@@ -40,6 +40,30 @@ def build_small(config: dict, seed: int = 0):
         return build_E3_equivariant_model(copy.deepcopy(config))
 
 
+def build_float64(config: dict, seed: int = 0):
+    """The SevenNet of ``config`` in float64 throughout: built in float64, and its one-hot species
+    embedding (float32 whatever the model's dtype) cast to float64 by a forward hook. Feed it
+    :func:`graph` ``(..., dtype=torch.float64)``."""
+    from sevenn.nn.node_embedding import OnehotEmbedding
+
+    def to_float64(module, args, data):
+        for key in (module.key_output, module.key_additional_output):
+            if key is not None:
+                data[key] = data[key].double()
+        return data
+
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        model = build_small(config, seed)
+    finally:
+        torch.set_default_dtype(before)
+    for m in model.modules():
+        if isinstance(m, OnehotEmbedding):
+            m.register_forward_hook(to_float64)
+    return model
+
+
 def structures():
     """A strained, rattled rock-salt NaCl cell and diamond Si cell (8 atoms each, periodic)."""
     out = []
@@ -50,8 +74,12 @@ def structures():
     return out
 
 
-def graph(atoms, cutoff: float) -> AtomGraphData:
-    return AtomGraphData.from_numpy_dict(unlabeled_atoms_to_graph(atoms, cutoff))
+def graph(atoms, cutoff: float, dtype=None) -> AtomGraphData:
+    g = AtomGraphData.from_numpy_dict(unlabeled_atoms_to_graph(atoms, cutoff))
+    for key, value in list(g.items()) if dtype is not None else ():
+        if torch.is_tensor(value) and value.is_floating_point():
+            g[key] = value.to(dtype)
+    return g
 
 
 def outputs(model, atoms, cutoff: float) -> dict:

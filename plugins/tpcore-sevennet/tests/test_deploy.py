@@ -85,6 +85,8 @@ def test_deployed_sevennet_equals_eager_and_sevennets_own_deploy(checkpoint, tmp
     ours_meta, their_meta = ({k: v for k, v in extra.items() if k != "time"} for extra in files.values())
     assert ours_meta == their_meta and ours_meta["cutoff"] == str(cutoff).encode()
     assert "tpcore.torch.module" in str(deployed.inlined_graph) and "tpcore" not in str(theirs.inlined_graph)
+    # the convolutions are tpcore's message-passing op: no SevenNet scatter left
+    assert "tpcore_torch/convolution.py" in str(deployed.inlined_graph) and "scatter_reduce" not in str(deployed.inlined_graph)
 
     eager = patch(cp.build_model())
     eager.delete_module_by_key("force_output")

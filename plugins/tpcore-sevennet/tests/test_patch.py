@@ -7,16 +7,26 @@ import pytest
 pytest.importorskip("sevenn")
 
 import sevenn._keys as KEY  # noqa: E402
+from sevenn.nn.convolution import IrrepsScatterGatterFusedConvolution  # noqa: E402
 import torch  # noqa: E402
 from e3nn import o3  # noqa: E402
-from sevennet_helpers import QUANTITIES, assert_close, build_small, graph, outputs, structures  # noqa: E402
+from sevennet_helpers import QUANTITIES, assert_close, build_float64, build_small, graph, outputs, structures  # noqa: E402
 
 import tpcore.torch as tt  # noqa: E402
 from tpcore_sevennet import patch  # noqa: E402
+from tpcore_sevennet.convolution import FusedConvolution  # noqa: E402
 
 
 def products(model, cls):
-    return sorted(n for n, m in model.named_modules() if isinstance(m, cls) and n.rsplit(".", 1)[-1] in ("convolution", "fc_tensor_product"))
+    """The products of class ``cls``, by the name of the layer attribute holding them (a fused
+    convolution's product is its ``tp``, written in the state_dict without that prefix)."""
+    found = []
+    for n, m in model.named_modules():
+        if isinstance(m, FusedConvolution):
+            m = m.tp
+        if isinstance(m, cls) and n.rsplit(".", 1)[-1] in ("convolution", "fc_tensor_product"):
+            found.append(n)
+    return sorted(found)
 
 
 def test_patch_swaps_every_convolution_and_self_connection_product(small):
@@ -24,6 +34,12 @@ def test_patch_swaps_every_convolution_and_self_connection_product(small):
     names = products(reference, o3.TensorProduct)
     assert names == sorted(f"{t}_{layer}" for t in range(3) for layer in ("convolution.convolution", "self_connection_intro.fc_tensor_product"))
     assert products(patched, tt.TensorProduct) == names and not products(patched, o3.TensorProduct)
+    for t in range(3):  # gather, product and scatter: one tpcore op, SevenNet's fused-convolution seam
+        layer = patched.get_submodule(f"{t}_convolution")
+        assert type(layer) is IrrepsScatterGatterFusedConvolution and layer.convolution.conv.strategy == "grouped"
+    # (e3nn's generated-code constants aside: a deep copy of e3nn's module adds one of its own)
+    keys = [sorted(k for k in m.state_dict() if "._compiled_main" not in k) for m in (patched, reference)]
+    assert keys[0] == keys[1]
     # e3nn's gate keeps its own elementwise product; parameters keep their names and values
     assert isinstance(patched.get_submodule("0_equivariant_gate.gate.mul"), o3.TensorProduct)
     assert [(n, p.shape) for n, p in reference.named_parameters()] == [(n, p.shape) for n, p in patched.named_parameters()]
@@ -40,32 +56,26 @@ def test_patched_sevennet_equals_e3nn_sevennet(small, small_e3nn):
             assert_close(actual[key], expected[key])
 
 
-def test_each_patched_product_equals_e3nn_in_float64(small, small_e3nn):
-    """SevenNet's one-hot embedding is float32 whatever the model's dtype, so float64 is checked
-    product by product: each built in float64 (e3nn rounds its coefficients to the dtype it is built
-    in), on the inputs it sees in the float32 model, values and all input gradients."""
-    reference, _ = small
-    seen = {}
-    hooks = [reference.get_submodule(n).register_forward_pre_hook(lambda m, args, n=n: seen.setdefault(n, args))
-             for n in products(reference, o3.TensorProduct)]  # fmt: skip
-    outputs(reference, structures()[0], small_e3nn[1]["cutoff"])
-    for h in hooks:
-        h.remove()
-    assert len(seen) == 6
-    before = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    try:
-        reference64 = build_small(small_e3nn[1])
-    finally:
-        torch.set_default_dtype(before)
-    patched64 = patch(copy.deepcopy(reference64))
-    for name, args in seen.items():
+def test_patched_sevennet_equals_e3nn_in_float64(small_e3nn):
+    """The whole model in float64 (:func:`build_float64`), in training mode: energy, forces, stress
+    and every parameter's gradient of an energy + forces + stress loss (through the forces' double
+    backward), to float64's tolerance."""
+    reference = build_float64(small_e3nn[1])
+    patched = patch(copy.deepcopy(reference))
+    assert all(type(patched.get_submodule(f"{t}_convolution")) is IrrepsScatterGatterFusedConvolution for t in range(3))
+    cutoff = small_e3nn[1]["cutoff"]
+    for atoms in structures():
         results = []
-        for model in (reference64, patched64):
-            inputs = [a.detach().double().requires_grad_() for a in args]
-            out = model.get_submodule(name)(*inputs)
-            cotangent = torch.linspace(-1, 1, out.numel(), dtype=torch.float64).reshape(out.shape)
-            results.append([out, *torch.autograd.grad(out, inputs, cotangent)])
+        for model in (reference, patched):
+            model.set_is_batch_data(False)
+            model.train()
+            out = model(graph(atoms, cutoff, torch.float64))
+            values = [out[key] for key in QUANTITIES.values()]
+            loss = sum((v**2).sum() for v in values)
+            params = [p for p in model.parameters() if p.requires_grad]
+            results.append([*values, *torch.autograd.grad(loss, params)])
+        assert results[0][0].dtype == torch.float64 and float(results[0][1].abs().max()) > 1e-4
+        assert len(results[0]) == len(results[1]) > 10
         for expected, actual in zip(*results):
             assert_close(actual, expected, "float64")
 
@@ -132,9 +142,13 @@ def test_pretrained_sevennet_0_calculator_on_tpcore():
 def test_patch_is_idempotent_and_reaches_layers_not_yet_built(small):
     from sevenn.nn.convolution import IrrepsConvolution
 
-    _, patched = small
+    reference, patched = small
     before = {n: id(m) for n, m in patched.named_modules()}
     assert {n: id(m) for n, m in patch(patched).named_modules()} == before
+    convolutions = [f"{t}_convolution" for t in range(3)]
+    params = [id(p) for c in convolutions for p in reference.get_submodule(c).parameters()]
+    patch(reference)
+    assert [id(p) for c in convolutions for p in reference.get_submodule(c).parameters()] == params  # the fused layers share them
     lazy = IrrepsConvolution(o3.Irreps("4x0e + 4x1o"), o3.Irreps("0e + 1o"), o3.Irreps("4x0e + 4x1o"), [4, 8])
     assert patch(lazy).convolution is None
     lazy.instantiate()
