@@ -137,12 +137,17 @@ def test_converted_mace_compiles(float64, batch):
         assert_close(actual[key], expected[key])
 
 
-def test_converted_mace_scripts_as_mace_deploys_it(float64, batch):
+@pytest.mark.parametrize("variant", ["cgtp", "s2grid"])
+def test_converted_mace_scripts_as_mace_deploys_it(float64, batch, variant):
     """MACE's deploy (``mace_create_lammps_model``, ASE's calculator with compile_mode=None) scripts the
-    whole model with e3nn's ``jit.compile``: the fused convolution scripts with it."""
+    whole model with e3nn's ``jit.compile``: the fused convolutions script with it."""
     from e3nn.util import jit
 
-    reference, converted = e3nn_and_converted()
+    if variant == "cgtp":
+        reference, converted = e3nn_and_converted()
+    else:
+        reference = model("s2grid")
+        converted = copy.deepcopy(reference)
     scripted = jit.compile(converted)
     expected, actual = outputs(reference, batch), outputs(scripted, batch)
     for key in QUANTITIES:

@@ -126,3 +126,18 @@ def test_gaunt_mace_survives_deepcopy_and_torch_save(float64, structures, varian
         actual = outputs(copied, batch)
         for key in ("energy", "forces", "stress"):
             assert_close(actual[key], expected[key])
+
+
+def test_fused_s2grid_convolution_sums_the_per_edge_gaunt_products(float64):
+    """MACE's fused call ``conv_tp(h, Y, R, edge_index)`` equals the per-edge oracle summed into the
+    receivers (a node without edges, a repeated edge); and it is what the s2grid MACE runs."""
+    block = model("s2grid").interactions[1]
+    conv = block.conv_tp
+    assert block.conv_fusion
+    node, sh, out = conv.irreps_in1, conv.irreps_in2, conv.irreps_out
+    edge_index = torch.tensor([[0, 1, 1, 2, 4, 1, 0], [1, 2, 0, 4, 0, 2, 1]])
+    x, y, w = torch.randn(5, node.dim), torch.randn(7, sh.dim), torch.randn(7, conv.weight_numel)
+    messages = gaunt_oracle(x[edge_index[0]], y, w, node, sh, out) * conv.degree_scale
+    expected = torch.zeros(5, out.dim, dtype=messages.dtype).index_add(0, edge_index[1], messages)
+    assert_close(conv(x, y, w, edge_index), expected)
+    assert float(expected.abs().max()) > 0.1 and not conv(x, y, w, edge_index)[3].any()

@@ -24,6 +24,9 @@ CG convolution's paths.
 
 from __future__ import annotations
 
+from typing import Optional
+
+import numpy as np
 from mace.modules.blocks import RealAgnosticInteractionBlock, RealAgnosticResidualInteractionBlock
 from mace.modules.wrapper_ops import Linear
 
@@ -31,6 +34,8 @@ import torch
 from e3nn import nn, o3
 
 import tpcore.torch as tt
+from tpcore import so3
+from tpcore.plan import channel_index
 
 GAUNT_VARIANTS = ("s2grid", "gtp")
 
@@ -62,6 +67,10 @@ class GauntConvolution(torch.nn.Module):
             variance[p.i_out] += p.normalization**2 / p.ir_out.dim
         scale = [torch.full((mul * ir.dim,), v**-0.5) for (mul, ir), v in zip(self.irreps_out, variance)]
         self.register_buffer("degree_scale", torch.cat(scale))
+        # the filter's degree per harmonic component, and its channel-major -> e3nn order
+        degree = np.concatenate([np.full(ir.dim, k) for k, (_, ir) in enumerate(self.irreps_in2)])
+        self.register_buffer("sh_degree", torch.as_tensor(degree, dtype=torch.long), persistent=False)
+        self.register_buffer("filter_order", torch.as_tensor(np.argsort(channel_index(filter_irreps)), dtype=torch.long), persistent=False)
 
     @property
     def weight_numel(self) -> int:
@@ -69,12 +78,69 @@ class GauntConvolution(torch.nn.Module):
 
     def edge_filter(self, y: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         """``R * Y`` laid out as ``C x irreps_sh`` (e3nn's layout: one ``[C, 2l+1]`` block per degree)."""
-        w = weight.reshape(weight.shape[:-1] + (self.channels, len(self.irreps_in2)))
-        blocks = [w[..., k, None] * y[..., None, s] for k, s in enumerate(self.irreps_in2.slices())]
-        return torch.cat([b.flatten(-2) for b in blocks], dim=-1)
+        w = weight.reshape(weight.shape[:-1] + (self.channels, -1)).index_select(-1, self.sh_degree)  # (..., C, dim_sh)
+        return (w * y.unsqueeze(-2)).flatten(-2).index_select(-1, self.filter_order)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         return self.tp(x, self.edge_filter(y, weight)) * self.degree_scale
+
+
+class FusedGauntConvolution(GauntConvolution):
+    """The S2-grid Gaunt convolution summed into the receivers as one op (MACE's ``conv_fusion`` call).
+
+    ``conv(h, Y, R, edge_index)`` is ``sum over edges (s -> r) of GauntConvolution(h[s], Y, R)`` into
+    node ``r``, computed where each part is cheapest: the senders' features go to the sphere grid
+    once per node, not per edge; the edge filter ``R * Y`` goes there as ``R`` times the grid values
+    of each degree of ``Y`` (``n_sh`` numbers per channel, not ``(l+1)^2``); the products are summed
+    on the grid into the receivers and projected back once per node. The grid and its quadrature
+    are the s2grid product's own (:func:`tpcore.so3.s2_grid_for_degree` of ``l1 + l2 + l3``), so the
+    result is the product's to round-off. ``conv(x, y, weight)`` without ``edge_index`` is the
+    per-edge product, as in :class:`GauntConvolution`.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.register_buffer("out_order", torch.as_tensor(np.argsort(channel_index(self.irreps_out)), dtype=torch.long), persistent=False)
+        self.register_buffer("node_order", torch.as_tensor(channel_index(self.tp.spec.irreps_in1), dtype=torch.long), persistent=False)
+        self._grid_tables()
+
+    def _grid_tables(self) -> None:
+        """``grid_node (d1, G)``, ``grid_sh (d_sh, n_sh * G)`` (block ``k``: degree ``k``'s rows) and
+        ``grid_out (G, d_out)`` from float64, in ``degree_scale``'s dtype."""
+        node, sh, out = self.irreps_in1, self.irreps_in2, self.irreps_out
+        _, _, points, weights = so3.s2_grid(*so3.s2_grid_for_degree(node.lmax + sh.lmax + out.lmax))
+        points, weights = points.reshape(-1, 3), weights.reshape(-1)
+
+        def values(irreps):  # (G, dim of one channel)
+            return so3.spherical_harmonics([ir.l for _, ir in irreps], points)
+
+        grid_sh = np.zeros((sh.dim, len(sh), len(points)))
+        for k, ((_, ir), s) in enumerate(zip(sh, sh.slices())):
+            grid_sh[s, k] = so3.spherical_harmonics(ir.l, points).T
+        tables = {"grid_node": values(node).T, "grid_sh": grid_sh.reshape(sh.dim, -1),
+                  "grid_out": values(out) * weights[:, None] / (4 * np.pi)}  # fmt: skip
+        for name, value in tables.items():
+            self.register_buffer(name, torch.as_tensor(value, dtype=self.degree_scale.dtype, device=self.degree_scale.device), persistent=False)
+
+    def _apply(self, fn, recurse=True):
+        before = self.degree_scale.dtype
+        super()._apply(fn, recurse)
+        if self.degree_scale.dtype != before:
+            self._grid_tables()  # recomputed from float64, never cast
+        return self
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, edge_index: Optional[torch.Tensor] = None) -> torch.Tensor:
+        if edge_index is None:
+            return self.tp(x, self.edge_filter(y, weight)) * self.degree_scale
+        sender, receiver = edge_index[0], edge_index[1]
+        nodes, edges, C = x.size(0), y.size(0), self.channels
+        grid = self.grid_node.size(1)
+        f_node = x.index_select(1, self.node_order).view(nodes, C, -1).matmul(self.grid_node)  # (nodes, C, G)
+        f_sh = y.matmul(self.grid_sh).view(edges, -1, grid)  # (edges, n_sh, G)
+        f_edge = weight.view(edges, C, -1).bmm(f_sh)  # (edges, C, G): the filter R * Y on the grid
+        summed = f_edge.new_zeros([nodes, C, grid]).index_add(0, receiver, f_node.index_select(0, sender) * f_edge)
+        out = summed.matmul(self.grid_out).view(nodes, -1).index_select(1, self.out_order)
+        return out * self.degree_scale
 
 
 def gaunt_output_irreps(irreps_node: o3.Irreps, irreps_sh: o3.Irreps, target_irreps: o3.Irreps) -> o3.Irreps:
@@ -114,7 +180,12 @@ class GauntConvolutionMixin:
     def _setup(self) -> None:
         super()._setup()
         irreps_mid = gaunt_output_irreps(self.edge_irreps, self.edge_attrs_irreps, self.target_irreps)
-        self.conv_tp = GauntConvolution(self.edge_irreps, self.edge_attrs_irreps, irreps_mid, self.variant, self.backend, self.impl)
+        if self.variant == "s2grid":
+            # gather, product and sum in one op, called by MACE's conv_fusion hook
+            self.conv_tp = FusedGauntConvolution(self.edge_irreps, self.edge_attrs_irreps, irreps_mid, self.variant, self.backend, self.impl)
+            self.conv_fusion = "tpcore"
+        else:
+            self.conv_tp = GauntConvolution(self.edge_irreps, self.edge_attrs_irreps, irreps_mid, self.variant, self.backend, self.impl)
         input_dim = self.edge_feats_irreps.num_irreps
         self.conv_tp_weights = nn.FullyConnectedNet(
             [input_dim] + self.radial_MLP + [self.conv_tp.weight_numel], torch.nn.functional.silu
