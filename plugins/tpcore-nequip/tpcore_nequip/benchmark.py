@@ -160,7 +160,8 @@ def table(rows: list[Row], profile: Profile, threads: int, impl: str | None) -> 
     lines += [
         "",
         f"NequIP {nequip.__version__} GNN (4 layers, r_max {R_MAX} Å, types {', '.join(TYPES)}), every e3nn tensor "
-        f"product swapped by `enable_tpcore` (impl {impl or 'auto'}); {profile.frames} frames of {rows[0].atoms // profile.frames} "
+        f"product swapped and each convolution's gather, product and scatter made one tpcore op by `enable_tpcore` "
+        f"(impl {impl or 'auto'}); {profile.frames} frames of {rows[0].atoms // profile.frames} "
         f"atoms, {rows[0].edges} edges in all. Ratios > 1: tpcore is faster. Energy+forces: one call (forces by autograd "
         "inside the model); training step: that call, then the backward pass of an energy + forces loss into the parameters. "
         f"Medians of interleaved rounds (`tpcore.report.timing.interleaved`), one process, {threads} thread(s), "
