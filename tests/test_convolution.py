@@ -291,3 +291,17 @@ def test_torch_grouped_form_traces_symbolically_and_compiles():
     assert all(t.__class__ is torch.Tensor or isinstance(t, torch.nn.Parameter) for t in conv.state_dict().values())
     compiled = torch.compile(lambda a, b, c, s, d: conv(a, b, c, s, d, NODES), fullgraph=True, backend="aot_eager")
     torch.testing.assert_close(compiled(x1, x2, w, src, dst), conv(x1, x2, w, src, dst, NODES), rtol=1e-12, atol=1e-12)
+
+
+def test_an_implementation_brings_its_own_convolution():
+    """``Implementation.convolution``: the example plugin's kernel builds its own op (each path's
+    block summed into the receivers as it is made), checked like every other."""
+    pytest.importorskip("tpcore_example")
+    spec = SPECS["cgtp-uvu"]
+    conv = tpcore.build_conv(spec, backend="example", impl="convolution", dtype="float64")
+    assert type(conv).__name__ == "KernelConvolution"
+    x1, x2, w = graph_inputs(spec, seed=15)
+    expected = reference_conv(spec, x1, x2, w)
+    np.testing.assert_allclose(conv(x1, x2, w, SRC, DST, NODES), expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max())
+    with pytest.raises(ValueError, match=r"src holds indices from 0 to 5"):
+        conv(x1, x2, w, np.where(SRC == 4, 5, SRC), DST, NODES)

@@ -72,14 +72,17 @@ def check_graph(
 def build_conv(spec: TensorProductSpec, backend: str | None = None, impl: str | None = None, device=None, dtype=None):
     """The message-passing op of ``spec`` on ``backend`` (selected as :func:`tpcore.build` selects).
 
-    The product is built by :func:`tpcore.build` with the same arguments; the backend's
-    ``Backend.convolution`` wraps it (a ``torch.nn.Module`` on torch, a pure function of arrays on
-    jax, a callable on numpy).
+    An implementation with its own op (``Implementation.convolution``, e.g. a plugin's fused kernel)
+    builds it; otherwise the product is built by :func:`tpcore.build` with the same arguments and the
+    backend's ``Backend.convolution`` wraps it (a ``torch.nn.Module`` on torch, a pure function of
+    arrays on jax, a callable on numpy).
     """
     from tpcore.registry import get_registry
 
     registry = get_registry()
     chosen = registry.select(spec, backend=backend, impl=impl, device=device, dtype=dtype)
+    if chosen.convolution is not None:  # the implementation's own (fused) op
+        return chosen.convolution(spec, device=device, dtype=dtype or registry.backends[chosen.backend].default_dtype)
     wrap = registry.backends[chosen.backend].convolution
     if wrap is None:
         offering = [name for name, b in registry.backends.items() if b.convolution is not None]

@@ -297,3 +297,20 @@ def as_irreps(value: Iterable | str, name: str = "irreps") -> Irreps:
         return Irreps(value)
     except (TypeError, ValueError) as err:
         raise type(err)(f"{name}: {err}") from None
+
+
+def channel_index(irreps) -> np.ndarray:
+    """Gather index from e3nn's layout (blocks ``[C, 2l+1]``) to channel-major ``[C, sum(2l+1)]``.
+
+    ``irreps`` (tpcore's or e3nn's) has one multiplicity ``C``; ``x[..., channel_index(irreps)]``
+    reshaped to ``(..., C, sum(2l+1))`` holds each channel's blocks side by side (the layout of the
+    channel-wise variants), and ``np.argsort`` of it is the way back."""
+    C = irreps[0].mul
+    per_channel = sum(ir.dim for _, ir in irreps)
+    index = np.empty(C * per_channel, dtype=np.int64)
+    offset = 0
+    for (mul, ir), s in zip(irreps, irreps.slices()):
+        for c in range(C):
+            index[c * per_channel + offset : c * per_channel + offset + ir.dim] = s.start + c * ir.dim + np.arange(ir.dim)
+        offset += ir.dim
+    return index

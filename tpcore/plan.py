@@ -43,6 +43,7 @@ from tpcore.cgtp_paths import MODES, channel_pairs, channel_triples, pair_count
 from tpcore.coefficients import gtp_from_fourier, mtp_basis, mtp_degree
 from tpcore.cost import auto_strategy, block_groups, block_merges_x2
 from tpcore.descriptor import Descriptor, describe
+from tpcore.irreps import channel_index
 from tpcore.spec import TensorProductSpec
 
 #: Lowering strategies per variant; the first is the default. cgtp's ``auto`` resolves per spec from
@@ -720,19 +721,6 @@ _CGTP_LOWERINGS = {"block": _lower_cgtp_block, "folded": _lower_cgtp_folded, "de
 
 
 # -- channel-wise variants ----------------------------------------------------------------------
-
-
-def channel_index(irreps) -> np.ndarray:
-    """Gather index from e3nn's layout (blocks ``[C, 2l+1]``) to channel-major ``[C, sum(2l+1)]``."""
-    C = irreps[0].mul
-    per_channel = sum(ir.dim for _, ir in irreps)
-    index = np.empty(C * per_channel, dtype=np.int64)
-    offset = 0
-    for (mul, ir), s in zip(irreps, irreps.slices()):
-        for c in range(C):
-            index[c * per_channel + offset : c * per_channel + offset + ir.dim] = s.start + c * ir.dim + np.arange(ir.dim)
-        offset += ir.dim
-    return index
 
 
 def _degree_index(irreps) -> np.ndarray:

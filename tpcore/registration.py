@@ -98,6 +98,9 @@ class Implementation:
     priority: int = 100
     description: str = ""
     accepts: Callable[[Any], bool] | None = None
+    #: ``convolution(spec, *, device, dtype) -> conv``: this implementation's own message-passing op
+    #: (a fused gather-product-scatter); None: the backend's ``Backend.convolution`` wraps the product
+    convolution: Callable[..., Callable] | None = None
 
     def __post_init__(self):
         from tpcore.spec import VARIANTS
@@ -110,6 +113,8 @@ class Implementation:
             raise TypeError(f"Implementation {self.key}: factory must be callable as factory(spec, *, device, dtype)")
         if self.accepts is not None and not callable(self.accepts):
             raise TypeError(f"Implementation {self.key}: accepts must be None or a callable accepts(descriptor) -> bool")
+        if self.convolution is not None and not callable(self.convolution):
+            raise TypeError(f"Implementation {self.key}: convolution must be None or callable as convolution(spec, *, device, dtype)")
 
     def accepts_spec(self, spec) -> bool:
         """Whether this implementation computes ``spec`` (always, unless it is a kernel that declines it)."""

@@ -13,6 +13,9 @@ Beyond e3nn: ``variant="gtp" | "s2grid" | "mtp"`` computes the channel-wise Gaun
 product of two spherical signals instead (every path at once; the instructions only say whether it is
 weighted), and ``backend``/``impl`` pick any tpcore implementation from the registry.
 
+``ConvolutionProduct(product)`` makes the message-passing op (:func:`tpcore.build_conv`) of a
+product built here, e.g. one converted with ``from_e3nn``; its ``state_dict`` is the product's.
+
 This module imports torch; ``import tpcore`` never imports it.
 """
 
@@ -24,8 +27,9 @@ from tpcore.torch.layers import (
     from_e3nn,
 )
 from tpcore.torch.module import Instruction, TensorProduct
+from tpcore_torch.convolution import ConvolutionProduct
 
 __all__ = [
     "TensorProduct", "FullyConnectedTensorProduct", "FullTensorProduct", "ElementwiseTensorProduct", "TensorSquare",
-    "Instruction", "from_e3nn",
+    "Instruction", "from_e3nn", "ConvolutionProduct",
 ]  # fmt: skip

@@ -59,3 +59,30 @@ class ConvolutionKernel:
                 block = y[:, :, first : first + p.seg_out.dim] * W[:, :, None]
                 out[:, p.seg_out.start : p.seg_out.stop] += block.reshape(Z, p.seg_out.size)
         return call.unflatten(out)
+
+
+class KernelConvolution(ConvolutionKernel):
+    """The kernel's own message-passing op (``Implementation.convolution``):
+    ``conv(x1, x2, weights, src, dst, num_nodes)`` sums each path's block into the receivers as it
+    is made, so the ``(edges, irreps_out.dim)`` messages are never formed."""
+
+    def __call__(self, x1, x2, weights, src, dst, num_nodes=None):
+        from tpcore.convolution import check_graph, index_bounds
+
+        spec = self.spec
+        n = check_graph(spec, x1.shape, x2.shape, None if weights is None else weights.shape,
+                        {name: (i.shape, np.asarray(i).dtype.name, i) for name, i in (("src", src), ("dst", dst))},
+                        num_nodes, index_bounds)  # fmt: skip
+        for name, x in (("x1", x1), ("x2", x2), ("weights", weights)):
+            if x is None or x.dtype != self.dtype:
+                raise TypeError(f"{name} has dtype {getattr(x, 'dtype', None)}, but this convolution computes in {self.dtype}")
+        E = x2.shape[0]
+        w = np.broadcast_to(weights, (E, spec.weight_numel))
+        out = np.zeros((n, spec.irreps_out.dim), dtype=self.dtype)
+        for seg1, seg2, C, paths in self.groups:
+            a = x1[src, seg1.start : seg1.stop].reshape(E, seg1.mul, seg1.dim)
+            y = np.einsum("zui,ziK->zuK", a, np.einsum("zj,ijK->ziK", x2[:, seg2.start : seg2.stop], C))
+            for p, first in paths:
+                block = y[:, :, first : first + p.seg_out.dim] * w[:, p.weight.start : p.weight.stop, None]
+                np.add.at(out[:, p.seg_out.start : p.seg_out.stop], dst, block.reshape(E, p.seg_out.size))
+        return out

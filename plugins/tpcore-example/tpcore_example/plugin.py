@@ -24,6 +24,12 @@ def build_convolution(spec, *, device, dtype):
     return ConvolutionKernel(spec, dtype)
 
 
+def build_message_passing(spec, *, device, dtype):
+    from tpcore_example.convolution import KernelConvolution
+
+    return KernelConvolution(spec, dtype)
+
+
 def accepts_convolution(descriptor):
     from tpcore_example.convolution import accepts
 
@@ -72,6 +78,7 @@ def tpcore_register_implementations(register):
             name="convolution",
             factory=build_convolution,
             accepts=accepts_convolution,  # a kernel: only the descriptors it accepts
+            convolution=build_message_passing,  # its own op for tpcore.build_conv
             priority=0,  # before einsum (100) where it accepts; einsum computes the rest
             capabilities=Capabilities(
                 modes={"uvu"},

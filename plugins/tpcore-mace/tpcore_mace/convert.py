@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 import tpcore.torch as tt
-from tpcore_torch.convolution import ConvolutionProduct
+from tpcore.torch import ConvolutionProduct
 
 
 def _e3nn_classes():

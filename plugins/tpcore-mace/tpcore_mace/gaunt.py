@@ -35,7 +35,7 @@ from e3nn import nn, o3
 
 import tpcore.torch as tt
 from tpcore import so3
-from tpcore.plan import channel_index
+from tpcore.irreps import channel_index
 
 GAUNT_VARIANTS = ("s2grid", "gtp")
 
