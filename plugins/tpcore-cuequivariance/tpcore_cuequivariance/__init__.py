@@ -1,0 +1,1 @@
+"""tpcore-cuequivariance: cuEquivariance's torch ops as tpcore cgtp implementations."""
