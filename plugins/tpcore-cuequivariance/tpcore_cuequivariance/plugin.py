@@ -18,6 +18,8 @@ from tpcore.registry import Capabilities, Implementation
 
 PRIORITY = 1000  # after every tpcore implementation: asked for by name, never the default
 REQUIRED = ("torch", "cuequivariance", "cuequivariance_torch")
+#: the modes accepts() may take (it decides per descriptor: uvuv alone, see polynomial.py)
+MODES = frozenset({"uvw", "uvu", "uvv", "uuw", "uuu", "uvuv"})
 
 
 def probe() -> str | None:
@@ -53,7 +55,7 @@ def tpcore_register_implementations(register):
             factory=_build,
             accepts=_accepts,
             capabilities=Capabilities(
-                modes=frozenset({"uvw", "uvu", "uvv", "uuw", "uuu", "uvuv"}),
+                modes=MODES,
                 dtypes=frozenset({"float32", "float64"}),
                 # cuEquivariance's naive method on the CPU is what is tested (scripts/cuequivariance_tests.sh);
                 # on CUDA it would run the same einsums, untested here, so not claimed yet
