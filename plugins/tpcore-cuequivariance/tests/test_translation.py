@@ -1,6 +1,7 @@
 """What the conformance catalogue does not reach: modes mixed in one spec (several tensor products
 in one polynomial, weights gathered out of e3nn's flat order), what ``accepts`` declines, the
-module's dtype moves, and the plugin's reason when cuEquivariance is missing."""
+module's dtype moves, the plugin's reason when cuEquivariance is missing, and second derivatives on
+the accepted cases the suite checks only to first order."""
 
 import importlib.util
 
@@ -12,6 +13,7 @@ import tpcore
 from tpcore.descriptor import describe
 from tpcore.reference import reference
 from tpcore.spec import TensorProductSpec
+from tpcore.testing import CATALOGUE, ConformanceCase, run_case
 from tpcore_cuequivariance import plugin
 from tpcore_cuequivariance.polynomial import accepts, decline, translate
 
@@ -95,3 +97,14 @@ def test_without_cuequivariance_the_plugin_says_why(monkeypatch):
     finally:
         monkeypatch.undo()
         tpcore.registry.reset_registry()
+
+
+# The suite checks second derivatives on its core cases only; its grad2 check (against the float64
+# reference's, tpcore.testing.reference_grads) on every other cgtp case the kernel accepts.
+KEY = "torch/cgtp/cuequivariance"
+NOT_CORE = [c.id for c in CATALOGUE if c.variant == "cgtp" and not c.core and not c.heavy and accepts(describe(c.spec))]
+
+
+@pytest.mark.parametrize("case", NOT_CORE)
+def test_second_derivatives_beyond_the_core_cases(case):
+    run_case(ConformanceCase(KEY, "grad2", case, "float64", None, None))
