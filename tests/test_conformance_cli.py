@@ -36,3 +36,14 @@ def test_check_reports_a_declared_failure_as_xfail(tpcore_env, capsys, tmp_path)
     known.write_text('[[xfail]]\nkey = "broken/cgtp/drop_path"\nreason = "deliberately broken"\n')
     assert main(["check", "--backend", "broken", "--impl", "drop_path", "--known-failures", str(known)]) == 1
     assert "XPASS" in capsys.readouterr().out
+
+
+def test_check_full_compares_a_kernel_only_on_what_it_accepts(tpcore_env, capsys):
+    """``--full`` runs the whole catalogue, empty outputs included, and the agreement matrix
+    compares a kernel only on the cases its ``accepts`` takes."""
+    import pytest
+
+    pytest.importorskip("tpcore_example")
+    assert main(["check", "--backend", "example", "--full"]) == 0
+    out, _ = capsys.readouterr()
+    assert "example/cgtp/convolution" in out and "FAIL" not in out and "Agreement between implementations" in out
