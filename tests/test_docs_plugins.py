@@ -126,7 +126,8 @@ def test_the_public_api_section_lists_the_plugin_modules():
             "tpcore.testing"} <= _public_api()  # fmt: skip
 
 
-@pytest.mark.parametrize("plugin", ["tpcore-e3nn/tpcore_e3nn", "tpcore-example/tpcore_example", "tpcore-mace/tpcore_mace"])
+@pytest.mark.parametrize("plugin", ["tpcore-e3nn/tpcore_e3nn", "tpcore-example/tpcore_example", "tpcore-mace/tpcore_mace",
+                                    "tpcore-cuequivariance/tpcore_cuequivariance"])
 def test_first_party_plugins_import_only_the_public_api(plugin):
     own = Path(plugin).name
     outside = {
