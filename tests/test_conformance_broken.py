@@ -5,6 +5,7 @@ The broken backend wraps the numpy plan executor. ``drop_path`` leaves out one p
 ``spec.with_paths``, so the output layout is the original one) and ``flip_sign`` negates the
 odd-parity part of the output: both stay equivariant, so only the forward check can see them.
 ``swap_m`` exchanges two m-components of every ``l >= 1`` output block, which breaks equivariance.
+The brokenconv backend has right products and a convolution that sums into the wrong nodes.
 """
 
 import numpy as np
@@ -162,3 +163,79 @@ def test_malformed_known_failure_files_are_refused(tmp_path, text, error):
     path.write_text(text)
     with pytest.raises(ValueError, match=error):
         load_known_failures(path)
+
+
+# -- the convolution op -------------------------------------------------------------------------
+
+
+class BrokenConvPlugin:
+    """A backend whose products are right and whose convolution is not: ``into_src`` sums each
+    message into its sender, ``overwrite`` assigns with ``out[dst] += m``, which keeps one message
+    per receiver (numpy does not accumulate repeated indices). Both are equivariant."""
+
+    @staticmethod
+    def convolution(product):
+        def conv(x1, x2, weights, src, dst, num_nodes=None):
+            messages = product(x1[src], x2, weights)
+            out = np.zeros((num_nodes, messages.shape[1]), dtype=messages.dtype)
+            if product.bug == "into_src":
+                np.add.at(out, src, messages)
+            else:
+                out[dst] += messages
+            return out
+
+        return conv
+
+    @hookimpl
+    def tpcore_register_backends(self, register):
+        register(Backend(name="brokenconv", probe=lambda: None, default_dtype="float64", harness=NumpyHarness,
+                         convolution=lambda: BrokenConvPlugin.convolution))
+
+    @hookimpl
+    def tpcore_register_implementations(self, register):
+        for bug in ("into_src", "overwrite"):
+            register(Implementation("brokenconv", "cgtp", bug, _tagged(bug), Capabilities(per_sample_weights=True)))
+
+
+def _tagged(bug):
+    def factory(spec, *, device, dtype):
+        inner = PlanFunction(spec, ArrayOps(np), dtype)
+
+        def tp(x1, x2, weights=None):
+            return inner(x1, x2, weights)
+
+        tp.bug = bug
+        return tp
+
+    return factory
+
+
+@pytest.mark.parametrize("bug", ["into_src", "overwrite"])
+def test_conv_check_catches_a_broken_convolution(tpcore_env, bug):
+    register_plugin(BrokenConvPlugin(), name="brokenconv-plugin")
+    registry = get_registry()
+    impl, harness = _impl(registry, f"brokenconv/cgtp/{bug}"), registry.harness("brokenconv")
+    assert CHECKS["forward"](impl, CASE, "float64", harness) < 1e-12  # the product is right
+    with pytest.raises(ConformanceError, match=rf"brokenconv/cgtp/{bug} fails conv on case cgtp_uvw_small in float64: "
+                                               r"output \(shared weights\) differs from the expected values"):
+        CHECKS["conv"](impl, CASE, "float64", harness)
+    CHECKS["conv_equivariance"](impl, CASE, "float64", harness)  # a wrong sum of equivariant messages is equivariant
+    ids = {p.id for p in conformance_params(backend="brokenconv", impl=bug, quick=True)}
+    assert f"brokenconv/cgtp/{bug}-conv-cgtp_uvw_small-float64" in ids
+
+
+def test_conv_checks_run_where_the_backend_offers_a_convolution(broken):
+    assert CHECKS["conv"](_impl(broken, "numpy/cgtp/dense"), CASE, "float64", broken.harness("numpy")) < 1e-12
+    assert not any(p.values[0].check.startswith("conv") for p in conformance_params(backend="broken"))  # it offers none
+
+
+def test_tpcore_check_shows_the_conv_columns(tpcore_env, capsys):
+    from tpcore.cli import main
+
+    register_plugin(BrokenConvPlugin(), name="brokenconv-plugin")
+    assert main(["check", "--backend", "brokenconv", "--impl", "into_src", "--dtype", "float64"]) == 1
+    out = capsys.readouterr().out
+    header, _, row = out.splitlines()[1:4]
+    cells = dict(zip(header.split()[5:], row.split()[3:]))  # after the key and the two errors
+    assert cells["forward"] == "ok" and cells["conv"] == "FAIL" and cells["conv_equivariance"] == "ok"
+    assert "brokenconv/cgtp/into_src-conv-cgtp_uvw_small-float64" in out

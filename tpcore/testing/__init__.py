@@ -5,7 +5,8 @@ For each usable implementation (backend x variant x impl) and each spec of a fix
 parities, odd and even paths, L up to 6; gtp/s2grid/mtp unweighted and weighted for L = 1..6) it
 checks the forward pass against the float64 :func:`tpcore.reference`, O(3) equivariance, batch
 shapes (including empty and broadcast), dtype and device preservation, per-sample weights, first
-and second derivatives where the implementation claims them, and clear errors on bad input.
+and second derivatives where the implementation claims them, clear errors on bad input, and the
+convolution op (:func:`tpcore.build_conv`) where the backend offers one.
 Tolerances (:data:`TOLERANCES`) belong to the suite; known failures are declared in one TOML file
 and show up as strict xfails. ``tpcore check`` runs it from the command line.
 

@@ -19,110 +19,13 @@ from typing import Callable
 import numpy as np
 
 from tpcore.reference import reference
-from tpcore.so3 import rand_matrix
 from tpcore.testing.catalogue import Case
+from tpcore.testing.common import (
+    BATCH, TOLERANCES, ConformanceError, Subject, built, group_elements, on, random_cotangent, random_inputs,
+)  # fmt: skip
+from tpcore.testing.conv_checks import applies as conv_applies
+from tpcore.testing.conv_checks import check_conv, check_conv_equivariance, check_conv_grad, check_conv_grad2
 from tpcore.testing.reference_grads import reference_vjp, reference_vjp2
-
-#: Largest accepted ``max |got - expected| / max |expected|`` per dtype.
-TOLERANCES = {"float64": 1e-10, "float32": 1e-5}
-
-BATCH = 4
-
-
-class ConformanceError(AssertionError):
-    """An implementation computed something other than its spec (or failed to refuse bad input).
-
-    ``error`` is the relative error found, when the failure is a numerical difference.
-    """
-
-    def __init__(self, message: str, error: float | None = None):
-        super().__init__(message)
-        self.error = error
-
-
-@dataclass(frozen=True)
-class _Subject:
-    """What is being checked; formats the failure messages."""
-
-    impl: object
-    case: Case
-    dtype: str
-    check: str
-
-    def fail(self, what: str, error: float | None = None) -> ConformanceError:
-        return ConformanceError(
-            f"{self.impl.key} fails {self.check} on case {self.case.id} in {self.dtype}: {what}\n  spec: {self.case.spec}",
-            error,
-        )
-
-    def compare(self, label: str, got, expected: np.ndarray, harness) -> float:
-        """The relative error of ``got`` (a backend array or None) against ``expected``; raises if too large."""
-        if expected is None:
-            if got is not None:
-                raise self.fail(f"{label} should be None, got a {type(got).__name__}")
-            return 0.0
-        if got is None:
-            raise self.fail(f"{label} is None, expected an array of shape {expected.shape}")
-        got = harness.to_numpy(got)
-        if got.shape != expected.shape:
-            raise self.fail(f"{label} has shape {got.shape}, expected {expected.shape}")
-        if not np.all(np.isfinite(got)):
-            raise self.fail(f"{label} has non-finite values")
-        scale = float(np.max(np.abs(expected), initial=0.0)) or 1.0
-        error = float(np.max(np.abs(got - expected), initial=0.0)) / scale
-        tolerance = TOLERANCES[self.dtype]
-        if not error <= tolerance:
-            where = np.unravel_index(np.argmax(np.abs(got - expected)), got.shape)
-            raise self.fail(
-                f"{label} differs from the expected values: max relative error {error:.3g} > {tolerance:.0e} "
-                f"(at index {tuple(int(i) for i in where)}: got {got[where]:.6g}, expected {expected[where]:.6g}; "
-                f"scale max|expected| = {scale:.3g})",
-                error,
-            )
-        return error
-
-
-# -- building and inputs ------------------------------------------------------------------------
-
-_BUILT: dict = {}
-_MAX_BUILT = 64
-
-
-def built(impl, spec, dtype: str, device: str | None, harness):
-    """``(tp, forward)`` for the implementation, built once per (impl, spec, dtype, device) and reused,
-    so that compiled frameworks trace each input signature once per run."""
-    key = (impl, spec, dtype, device, id(harness))
-    if key not in _BUILT:
-        if len(_BUILT) >= _MAX_BUILT:
-            _BUILT.pop(next(iter(_BUILT)))
-        tp = impl.factory(spec, device=device, dtype=dtype)
-        _BUILT[key] = (tp, harness.forward_function(tp))
-    return _BUILT[key]
-
-
-def random_inputs(spec, seed: int, dtype: str, batch=(BATCH,), batch2=None, weight_batch=()):
-    """float64 arrays ``(x1, x2, w)`` already rounded to ``dtype``; ``w`` is None without weights.
-
-    ``x1`` has batch shape ``batch``, ``x2`` ``batch2`` (default: the same), ``w`` ``weight_batch``.
-    """
-    rng = np.random.default_rng(seed)
-    x1 = rng.normal(size=tuple(batch) + (spec.irreps_in1.dim,))
-    x2 = rng.normal(size=tuple(batch if batch2 is None else batch2) + (spec.irreps_in2.dim,))
-    w = rng.normal(size=tuple(weight_batch) + (spec.weight_numel,)) if spec.weight_numel else None
-    return tuple(None if a is None else _rounded(a, dtype) for a in (x1, x2, w))
-
-
-def random_cotangent(spec, seed: int, dtype: str, batch=(BATCH,)) -> np.ndarray:
-    """A float64 array shaped like the output, rounded to ``dtype``."""
-    return _rounded(np.random.default_rng(seed).normal(size=tuple(batch) + (spec.irreps_out.dim,)), dtype)
-
-
-def _rounded(a: np.ndarray, dtype: str) -> np.ndarray:
-    return a.astype(dtype).astype(np.float64)
-
-
-def _on(harness, dtype, device, *arrays):
-    return tuple(None if a is None else harness.asarray(a, dtype, device) for a in arrays)
 
 
 # -- the checks -----------------------------------------------------------------------------------
@@ -130,32 +33,23 @@ def _on(harness, dtype, device, *arrays):
 
 def check_forward(impl, case: Case, dtype: str, harness, device: str | None = None) -> float:
     """Batch ``(N,)`` with shared weights, against the float64 reference."""
-    subject = _Subject(impl, case, dtype, "forward")
+    subject = Subject(impl, case, dtype, "forward")
     _, forward = built(impl, case.spec, dtype, device, harness)
     x1, x2, w = random_inputs(case.spec, 0, dtype)
-    return subject.compare("output", forward(*_on(harness, dtype, device, x1, x2, w)), reference(case.spec, x1, x2, w), harness)
-
-
-def _group_elements(spec):
-    """``(label, R)``: a random rotation, and for O(3)-equivariant specs the inversion and a random
-    improper rotation (mtp ignores parity, so it is checked on rotations only)."""
-    yield "a random rotation", rand_matrix(rng=11)
-    if spec.o3_equivariant:
-        yield "the inversion", -np.eye(3)
-        yield "a random improper rotation", rand_matrix(rng=12, improper=True)
+    return subject.compare("output", forward(*on(harness, dtype, device, x1, x2, w)), reference(case.spec, x1, x2, w), harness)
 
 
 def check_equivariance(impl, case: Case, dtype: str, harness, device: str | None = None) -> float:
     """``f(D1 x1, D2 x2, w) == D_out f(x1, x2, w)``, both sides computed by the implementation."""
-    subject = _Subject(impl, case, dtype, "equivariance")
+    subject = Subject(impl, case, dtype, "equivariance")
     spec = case.spec
     _, forward = built(impl, spec, dtype, device, harness)
     x1, x2, w = random_inputs(spec, 1, dtype)
-    out = harness.to_numpy(forward(*_on(harness, dtype, device, x1, x2, w)))
+    out = harness.to_numpy(forward(*on(harness, dtype, device, x1, x2, w)))
     error = 0.0
-    for label, R in _group_elements(spec):
+    for label, R in group_elements(spec):
         D1, D2, Do = (irreps.D_from_matrix(R) for irreps in (spec.irreps_in1, spec.irreps_in2, spec.irreps_out))
-        rotated = forward(*_on(harness, dtype, device, x1 @ D1.T, x2 @ D2.T, w))
+        rotated = forward(*on(harness, dtype, device, x1 @ D1.T, x2 @ D2.T, w))
         error = max(error, subject.compare(f"output for inputs transformed by {label}", rotated, out @ Do.T, harness))
     return error
 
@@ -173,21 +67,21 @@ BATCH_SHAPES = (
 
 def check_batch_shapes(impl, case: Case, dtype: str, harness, device: str | None = None) -> float:
     """Batch shapes ``()``, ``(N,)``, ``(N, M)``, ``(0,)`` and broadcasting, against the reference."""
-    subject = _Subject(impl, case, dtype, "batch_shapes")
+    subject = Subject(impl, case, dtype, "batch_shapes")
     _, forward = built(impl, case.spec, dtype, device, harness)
     error = 0.0
     for seed, (label, s1, s2) in enumerate(BATCH_SHAPES):
         x1, x2, w = random_inputs(case.spec, 10 + seed, dtype, batch=s1, batch2=s2)
-        got = forward(*_on(harness, dtype, device, x1, x2, w))
+        got = forward(*on(harness, dtype, device, x1, x2, w))
         error = max(error, subject.compare(f"output for batch {label}", got, reference(case.spec, x1, x2, w), harness))
     return error
 
 
 def check_dtype_device(impl, case: Case, dtype: str, harness, device: str | None = None) -> float:
     """The output has the inputs' dtype and device."""
-    subject = _Subject(impl, case, dtype, "dtype_device")
+    subject = Subject(impl, case, dtype, "dtype_device")
     _, forward = built(impl, case.spec, dtype, device, harness)
-    x1, x2, w = _on(harness, dtype, device, *random_inputs(case.spec, 2, dtype))
+    x1, x2, w = on(harness, dtype, device, *random_inputs(case.spec, 2, dtype))
     out = forward(x1, x2, w)
     for what, of in (("dtype", harness.dtype_name), ("device", harness.device_name)):
         if of(out) != of(x1):
@@ -197,14 +91,14 @@ def check_dtype_device(impl, case: Case, dtype: str, harness, device: str | None
 
 def check_per_sample_weights(impl, case: Case, dtype: str, harness, device: str | None = None) -> float:
     """Weights ``(N, weight_numel)`` (one vector per sample) and ``(N, M, weight_numel)`` with broadcast inputs."""
-    subject = _Subject(impl, case, dtype, "per_sample_weights")
+    subject = Subject(impl, case, dtype, "per_sample_weights")
     _, forward = built(impl, case.spec, dtype, device, harness)
     error = 0.0
     for seed, (label, s1, s2, sw) in enumerate(
         (("(N,)", (3,), (3,), (3,)), ("(N, M) broadcast from (N, 1) and (M,)", (2, 1), (3,), (2, 3)))
     ):
         x1, x2, w = random_inputs(case.spec, 20 + seed, dtype, batch=s1, batch2=s2, weight_batch=sw)
-        got = forward(*_on(harness, dtype, device, x1, x2, w))
+        got = forward(*on(harness, dtype, device, x1, x2, w))
         error = max(error, subject.compare(f"output for per-sample weights {label}", got, reference(case.spec, x1, x2, w), harness))
     return error
 
@@ -218,14 +112,14 @@ def _weight_layouts(impl, spec):
 
 def check_grad(impl, case: Case, dtype: str, harness, device: str | None = None) -> float:
     """First derivatives (x1, x2, weights) via ``harness.vjp_function`` against the reference's."""
-    subject = _Subject(impl, case, dtype, "grad")
+    subject = Subject(impl, case, dtype, "grad")
     tp, _ = built(impl, case.spec, dtype, device, harness)
     vjp = harness.vjp_function(tp)
     error = 0.0
     for seed, (label, weight_batch) in enumerate(_weight_layouts(impl, case.spec)):
         x1, x2, w = random_inputs(case.spec, 30 + seed, dtype, weight_batch=weight_batch)
         g = random_cotangent(case.spec, 40 + seed, dtype)
-        arrays = _on(harness, dtype, device, x1, x2, w, g)
+        arrays = on(harness, dtype, device, x1, x2, w, g)
         grads = vjp(*arrays)
         for name, got, expected in zip(("x1", "x2", "weights"), grads, reference_vjp(case.spec, x1, x2, w, g)):
             error = max(error, subject.compare(f"gradient wrt {name} ({label})", got, expected, harness))
@@ -236,7 +130,7 @@ def check_grad(impl, case: Case, dtype: str, harness, device: str | None = None)
 
 def check_grad2(impl, case: Case, dtype: str, harness, device: str | None = None) -> float:
     """Second derivatives via ``harness.vjp2_function`` against :func:`reference_vjp2`."""
-    subject = _Subject(impl, case, dtype, "grad2")
+    subject = Subject(impl, case, dtype, "grad2")
     spec = case.spec
     tp, _ = built(impl, spec, dtype, device, harness)
     vjp2 = harness.vjp2_function(tp)
@@ -245,14 +139,14 @@ def check_grad2(impl, case: Case, dtype: str, harness, device: str | None = None
         x1, x2, w = random_inputs(spec, 50 + seed, dtype, weight_batch=weight_batch)
         h1, h2, _ = random_inputs(spec, 60 + seed, dtype)
         g = random_cotangent(spec, 70 + seed, dtype)
-        got = vjp2(*_on(harness, dtype, device, x1, x2, w, g, h1, h2))
+        got = vjp2(*on(harness, dtype, device, x1, x2, w, g, h1, h2))
         expected = reference_vjp2(spec, x1, x2, w, g, h1, h2)
         for name, a, b in zip(("x1", "x2", "weights"), got, expected):
             error = max(error, subject.compare(f"second-order product wrt {name} ({label})", a, b, harness))
     return error
 
 
-def _refusal(subject: _Subject, label: str, call: Callable[[], object], words: tuple[str, ...]) -> None:
+def _refusal(subject: Subject, label: str, call: Callable[[], object], words: tuple[str, ...]) -> None:
     """``call()`` must raise an exception whose message contains every one of ``words``."""
     try:
         call()
@@ -270,25 +164,25 @@ def _refusal(subject: _Subject, label: str, call: Callable[[], object], words: t
 
 def check_bad_input(impl, case: Case, dtype: str, harness, device: str | None = None) -> float:
     """Wrong last dimension of x1/x2, wrong weight shape and mixed dtypes raise errors that say so."""
-    subject = _Subject(impl, case, dtype, "bad_input")
+    subject = Subject(impl, case, dtype, "bad_input")
     spec = case.spec
     _, forward = built(impl, spec, dtype, device, harness)
     x1, x2, w = random_inputs(spec, 80, dtype)
     d1, d2, numel = spec.irreps_in1.dim, spec.irreps_in2.dim, spec.weight_numel
-    a1, a2, aw = _on(harness, dtype, device, x1, x2, w)
-    bad1, bad2 = _on(harness, dtype, device, np.zeros((BATCH, d1 + 1)), np.zeros((BATCH, d2 + 1)))
+    a1, a2, aw = on(harness, dtype, device, x1, x2, w)
+    bad1, bad2 = on(harness, dtype, device, np.zeros((BATCH, d1 + 1)), np.zeros((BATCH, d2 + 1)))
     _refusal(subject, f"x1 with last dimension {d1 + 1}", lambda: forward(bad1, a2, aw), ("x1", str(d1 + 1), str(d1)))
     _refusal(subject, f"x2 with last dimension {d2 + 1}", lambda: forward(a1, bad2, aw), ("x2", str(d2 + 1), str(d2)))
     if numel:
-        (bad_w,) = _on(harness, dtype, device, np.zeros(numel + 1))
+        (bad_w,) = on(harness, dtype, device, np.zeros(numel + 1))
         _refusal(subject, f"weights of shape ({numel + 1},)", lambda: forward(a1, a2, bad_w), ("weights", str(numel)))
     else:
-        (bad_w,) = _on(harness, dtype, device, np.zeros(3))
+        (bad_w,) = on(harness, dtype, device, np.zeros(3))
         _refusal(subject, "weights for a spec without weights", lambda: forward(a1, a2, bad_w), ("weights",))
     other = next((d for d in sorted(impl.capabilities.dtypes) if d != dtype), None)
     if other is not None:
         try:
-            (x2_other,) = _on(harness, other, device, x2)
+            (x2_other,) = on(harness, other, device, x2)
         except Exception:  # the harness cannot make such arrays in this process (e.g. jax without x64)
             x2_other = None
         if x2_other is not None and harness.dtype_name(x2_other) == other:
@@ -336,9 +230,16 @@ CHECKS: dict[str, Check] = {
         Check("grad", check_grad, lambda impl, case: impl.capabilities.grad_order >= 1 and not case.heavy),
         Check("grad2", check_grad2, lambda impl, case: impl.capabilities.grad_order >= 2 and case.core, every_dtype=False),
         Check("bad_input", check_bad_input, _core, every_dtype=False),
+        # the convolution op (tpcore.build_conv), where and on which cases conv_checks.applies says
+        Check("conv", check_conv, conv_applies),
+        Check("conv_equivariance", check_conv_equivariance, conv_applies, every_dtype=False),
+        Check("conv_grad", check_conv_grad, lambda impl, case: impl.capabilities.grad_order >= 1 and conv_applies(impl, case),
+              every_dtype=False),
+        Check("conv_grad2", check_conv_grad2, lambda impl, case: impl.capabilities.grad_order >= 2 and conv_applies(impl, case),
+              every_dtype=False),
     )
 }
 
 
-__all__ = ["TOLERANCES", "ConformanceError", "Check", "CHECKS", "random_inputs", "random_cotangent"] + [f"check_{n}" for n in (
+__all__ = ["TOLERANCES", "ConformanceError", "Check", "CHECKS", "built", "random_inputs", "random_cotangent"] + [f"check_{n}" for n in (
     "forward", "equivariance", "batch_shapes", "dtype_device", "per_sample_weights", "grad", "grad2", "bad_input")]
