@@ -127,7 +127,8 @@ def test_the_public_api_section_lists_the_plugin_modules():
 
 
 @pytest.mark.parametrize("plugin", ["tpcore-e3nn/tpcore_e3nn", "tpcore-example/tpcore_example", "tpcore-mace/tpcore_mace",
-                                    "tpcore-cuequivariance/tpcore_cuequivariance"])
+                                    "tpcore-cuequivariance/tpcore_cuequivariance", "tpcore-nequip/tpcore_nequip",
+                                    "tpcore-sevennet/tpcore_sevennet"])
 def test_first_party_plugins_import_only_the_public_api(plugin):
     own = Path(plugin).name
     outside = {

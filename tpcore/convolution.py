@@ -50,7 +50,9 @@ def check_graph(
             raise ValueError(f"{name} has shape {tuple(shape)}, but a convolution takes ({rows}, {irreps.dim}) for {label} \"{irreps}\"")
     edges, nodes_in = x2_shape[0], x1_shape[0]
     nodes_out = nodes_in if num_nodes is None else num_nodes
-    if isinstance(nodes_out, bool) or not isinstance(nodes_out, int) or nodes_out < 0:
+    if _symbolic(nodes_out):
+        bounds = None  # a tracer's size (torch.export, make_fx): index values are not known either
+    elif isinstance(nodes_out, bool) or not isinstance(nodes_out, int) or nodes_out < 0:
         raise ValueError(f"num_nodes must be a non-negative int, got {num_nodes!r}")
     if weights_shape is not None and len(weights_shape) == 2 and weights_shape[0] != edges:
         raise ValueError(f"weights have shape {tuple(weights_shape)}: per-edge weights need one row per edge ({edges}, as x2 has)")
@@ -67,6 +69,11 @@ def check_graph(
             raise ValueError(f"{name} holds indices from {found[0]} to {found[1]}, but {what} {size} {'rows' if name == 'src' else ''}".rstrip()
                              + f": every {name} must be in [0, {size})")  # fmt: skip
     return nodes_out
+
+
+def _symbolic(size) -> bool:
+    """Whether ``size`` is a size traced symbolically (torch's ``SymInt``), not a Python int."""
+    return type(size).__name__ == "SymInt"
 
 
 def build_conv(spec: TensorProductSpec, backend: str | None = None, impl: str | None = None, device=None, dtype=None):

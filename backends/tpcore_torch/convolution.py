@@ -42,12 +42,17 @@ class EdgeGroupProduct(torch.nn.Module):
         columns = self.paths * self.dim_out
         y = x2.matmul(self.coupling).view(edges, self.dim1, columns)
         a = gathered[self.segment]
-        # (edges, mul, paths * dim_out); scalars in: an outer product, 2-5x faster broadcast than by bmm
-        m = a * y if self.dim1 == 1 else a.bmm(y)
-        if self.weighted:
-            # shared weights broadcast over the edges, per-edge ones row by row; both over 2l+1
-            scale = w.index_select(-1, self.weight_index).view(-1, self.mul, self.paths, 1)
-            m = m.view(edges, self.mul, self.paths, self.dim_out) * scale
+        # the weights: shared ones broadcast over the edges, per-edge ones row by row; over 2l+1
+        scale = w.index_select(-1, self.weight_index).view(-1, self.mul, self.paths, 1) if self.weighted else w
+        if self.dim1 == 1:
+            # scalars in: the weights scale the scalars, then one broadcast outer product (2-5x
+            # faster than bmm, and one large product instead of two, also in both derivatives)
+            a = a.view(edges, self.mul, 1, 1)
+            m = (a * scale if self.weighted else a) * y.view(edges, 1, self.paths, self.dim_out)
+        else:
+            m = a.bmm(y)  # (edges, mul, paths * dim_out)
+            if self.weighted:
+                m = m.view(edges, self.mul, self.paths, self.dim_out) * scale
         m = m.reshape(edges, self.mul * columns)
         return m.new_zeros([n, self.mul * columns]).index_add(0, dst, m)
 

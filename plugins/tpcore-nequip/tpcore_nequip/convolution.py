@@ -1,5 +1,5 @@
 """NequIP's ``TensorProductScatter`` (gather the senders' features, the convolution product, sum
-into the receivers) as one tpcore message-passing op, :class:`tpcore_torch.convolution.ConvolutionProduct`.
+into the receivers) as one tpcore message-passing op, :class:`tpcore.torch.ConvolutionProduct`.
 
 The seam is the one NequIP's own accelerations replace (``enable_OpenEquivariance``,
 ``enable_CuEquivariance``: a subclass of ``TensorProductScatter`` with the same call). Like theirs,
@@ -13,19 +13,9 @@ from __future__ import annotations
 
 import torch
 from nequip.nn._tp_scatter_base import TensorProductScatter
-from tpcore_torch.convolution import ConvolutionProduct
 
 import tpcore.torch as tt
-
-
-class _Convolution(ConvolutionProduct):
-    """tpcore's op, its eager checks skipped on symbolic sizes (NequIP's train-time compile traces
-    with ``make_fx``, whose symbolic sizes the checks, which want ints, do not take)."""
-
-    @torch.jit.unused
-    def _check(self, x1, x2, weights, src, dst, num_nodes) -> None:
-        if not any(isinstance(size, torch.SymInt) for t in (x1, x2, src) for size in t.shape):
-            super()._check(x1, x2, weights, src, dst, num_nodes)
+from tpcore.torch import ConvolutionProduct
 
 
 class TpcoreTensorProductScatter(TensorProductScatter):
@@ -39,7 +29,7 @@ class TpcoreTensorProductScatter(TensorProductScatter):
         tp = old.tp if isinstance(old.tp, tt.TensorProduct) else tt.from_e3nn(old.tp, backend=backend, impl=impl)
         tp.train(old.tp.training)
         # registered before ``tp``: a dtype change reaches the op first, so it rebuilds its tables
-        self.conv = _Convolution(tp._tp)
+        self.conv = ConvolutionProduct(tp._tp)
         self.tp = tp
         self.train(old.training)
 

@@ -1,5 +1,5 @@
 """SevenNet's convolution (gather the senders' features, the product, sum into the receivers) as one
-tpcore message-passing op, :class:`tpcore_torch.convolution.ConvolutionProduct`.
+tpcore message-passing op, :class:`tpcore.torch.ConvolutionProduct`.
 
 The seam is SevenNet's own for fused convolutions (its FlashTP and OpenEquivariance switches):
 ``IrrepsScatterGatterFusedConvolution``, whose ``convolution`` is called as
@@ -13,19 +13,9 @@ load both ways. The op runs on the adapter's built module (no persistent state o
 from __future__ import annotations
 
 import torch
-from tpcore_torch.convolution import ConvolutionProduct
 
 import tpcore.torch as tt
-
-class _Convolution(ConvolutionProduct):
-    """tpcore's op, its eager checks skipped on symbolic sizes (``make_fx`` and ``torch.export``
-    trace with them, and the checks want ints)."""
-
-    @torch.jit.unused
-    def _check(self, x1, x2, weights, src, dst, num_nodes) -> None:
-        if not any(isinstance(size, torch.SymInt) for t in (x1, x2, src) for size in t.shape):
-            super()._check(x1, x2, weights, src, dst, num_nodes)
-
+from tpcore.torch import ConvolutionProduct
 
 _STATE = "tp."
 
@@ -36,7 +26,7 @@ class FusedConvolution(torch.nn.Module):
     def __init__(self, product: tt.TensorProduct):
         super().__init__()
         # registered before ``tp``: a dtype change reaches the op first, so it rebuilds its tables
-        self.conv = _Convolution(product._tp)
+        self.conv = ConvolutionProduct(product._tp)
         self.tp = product
         self.train(product.training)
         self.register_state_dict_post_hook(_unprefix)
