@@ -279,7 +279,7 @@ def test_torch_grouped_form_traces_symbolically_and_compiles():
 
     def force_loss_grad(state, a, b, c, s, d):
         b, c = b.detach().requires_grad_(True), c.detach().requires_grad_(True)
-        out = torch.func.functional_call(conv, state, (a, b, c, s, d, NODES))
+        out = torch.func.functional_call(conv, state, (a, b, c, s, d, None))  # num_nodes: x1.size(0), symbolic
         (g2,) = torch.autograd.grad((out**2).sum(), b, create_graph=True)
         return torch.autograd.grad((g2**2).sum(), c)[0]
 
