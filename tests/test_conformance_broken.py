@@ -239,3 +239,28 @@ def test_tpcore_check_shows_the_conv_columns(tpcore_env, capsys):
     cells = dict(zip(header.split()[5:], row.split()[3:]))  # after the key and the two errors
     assert cells["forward"] == "ok" and cells["conv"] == "FAIL" and cells["conv_equivariance"] == "ok"
     assert "brokenconv/cgtp/into_src-conv-cgtp_uvw_small-float64" in out
+
+
+class OwnConvPlugin:
+    """A backend without a convolution whose implementation brings its own op
+    (``Implementation.convolution``), which sums into the senders."""
+
+    @hookimpl
+    def tpcore_register_backends(self, register):
+        register(Backend(name="ownconv", probe=lambda: None, default_dtype="float64", harness=NumpyHarness))
+
+    @hookimpl
+    def tpcore_register_implementations(self, register):
+        def own_op(spec, *, device, dtype):
+            return BrokenConvPlugin.convolution(_tagged("into_src")(spec, device=device, dtype=dtype))
+
+        register(Implementation("ownconv", "cgtp", "own", _tagged("none"), Capabilities(per_sample_weights=True), convolution=own_op))
+
+
+def test_conv_checks_run_an_implementations_own_op(tpcore_env):
+    register_plugin(OwnConvPlugin(), name="ownconv-plugin")
+    registry = get_registry()
+    impl, harness = _impl(registry, "ownconv/cgtp/own"), registry.harness("ownconv")
+    with pytest.raises(ConformanceError, match=r"ownconv/cgtp/own fails conv on case cgtp_uvw_small in float64"):
+        CHECKS["conv"](impl, CASE, "float64", harness)
+    assert "ownconv/cgtp/own-conv-cgtp_uvw_small-float64" in {p.id for p in conformance_params(backend="ownconv", quick=True)}

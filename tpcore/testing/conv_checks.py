@@ -87,9 +87,13 @@ class _Op:
     def __init__(self, impl, spec, dtype, device, harness, graph: Graph):
         from tpcore.registry import get_registry
 
-        # the registered wrap of this implementation's product, as build_conv does (which would
-        # pick another implementation where a kernel's factory fails), the product built once
-        conv = get_registry().backends[impl.backend].convolution()(built(impl, spec, dtype, device, harness)[0])
+        # the implementation's own op (Implementation.convolution), else the registered wrap of its
+        # product, as build_conv does (which would pick another implementation where a kernel's
+        # factory fails), the product built once
+        if impl.convolution is not None:
+            conv = impl.convolution(spec, device=device, dtype=dtype)
+        else:
+            conv = get_registry().backends[impl.backend].convolution()(built(impl, spec, dtype, device, harness)[0])
         src, dst = (harness.asarray(np.asarray(i, dtype=np.int64), "int64", device) for i in (graph.src, graph.dst))
         self.harness, self._functions = harness, {}
         self.op = lambda x1, x2, w=None: conv(x1, x2, w, src, dst, graph.nodes)
@@ -187,13 +191,15 @@ def check_conv_grad2(impl, case, dtype: str, harness, device: str | None = None)
 
 
 def applies(impl, case) -> bool:
-    """The conv checks run where the implementation's backend offers a convolution
-    (``Backend.convolution``), on the core cases whose op has a form of its own: the quick one of
-    each variant (gather, product, scatter) and those in grouped form (``edge_groups``)."""
+    """The conv checks run where the implementation has an op of its own (``Implementation.convolution``)
+    or its backend offers one (``Backend.convolution``), on the core cases whose op has a form of its
+    own: the quick one of each variant (gather, product, scatter) and those in grouped form
+    (``edge_groups``)."""
     from tpcore.registry import get_registry
 
     backend = get_registry().backends.get(impl.backend)
-    return backend is not None and backend.convolution is not None and case.core and (case.quick or _grouped(case.spec))
+    offered = impl.convolution is not None or (backend is not None and backend.convolution is not None)
+    return offered and case.core and (case.quick or _grouped(case.spec))
 
 
 @lru_cache(maxsize=None)
