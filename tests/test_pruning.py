@@ -48,7 +48,7 @@ def _cgtp_implementations():
     usable = set(registry.available())
     found = sorted((i.backend, i.name) for i in registry.implementations()
                    if i.variant == "cgtp" and i.backend in usable and not i.capabilities.unmet(SPEC.path_modes, "float64", None)
-                   and i.accepts_spec(SPEC))  # fmt: skip
+                   and registry.accepts(i, SPEC))  # fmt: skip
     return found
 
 

@@ -550,6 +550,17 @@ def test_a_broken_kernel_is_disabled_and_recorded_against_its_plugin(tpcore_env,
     assert f"disabled kernel numpy/cgtp/kernel: {reason}" in row
 
 
+def test_a_kernel_whose_accepts_raises_stops_no_conformance_run(entry_points):
+    """The suite (and ``tpcore check``) asks every kernel which cases it takes: one whose ``accepts``
+    raises is disabled there as ``build`` disables it, and the run goes on without it."""
+    from tpcore.testing.params import conformance_cases
+
+    kernel = Implementation("cpu", "cgtp", "kernel", factory, Capabilities(), priority=-1, accepts=lambda d: 1 / 0)
+    info = register_plugin(make_plugin([Backend("cpu", usable)], [kernel]), name="cpu-plugin")
+    assert conformance_cases(backend="cpu") == []
+    assert info.notes == ["disabled kernel cpu/cgtp/kernel: its accepts raised ZeroDivisionError: division by zero"]
+
+
 def test_a_kernel_is_not_blamed_for_a_spec_the_descriptor_refuses(entry_points):
     """The descriptor is made outside the kernel's ``accepts``: an error of the spec stays the spec's."""
     kernel = Implementation("cpu", "cgtp", "kernel", factory, Capabilities(), priority=-1, accepts=lambda d: True)

@@ -116,18 +116,9 @@ class Implementation:
         if self.convolution is not None and not callable(self.convolution):
             raise TypeError(f"Implementation {self.key}: convolution must be None or callable as convolution(spec, *, device, dtype)")
 
-    def accepts_spec(self, spec) -> bool:
-        """Whether this implementation computes ``spec`` (always, unless it is a kernel that declines it)."""
-        if self.accepts is None:
-            return True
-        from tpcore.descriptor import describe
-
-        return bool(self.accepts(describe(spec)))
-
     @property
     def key(self) -> str:
         return f"{self.backend}/{self.variant}/{self.name}"
-
 
 
 def import_probe(module: str) -> str | None:

@@ -216,22 +216,27 @@ class Registry(PluginLoader):
         capable = [c for c in candidates if not self._unmet(c, modes, dtype, device)]
         if not capable:
             raise CapabilityError(self._capability_message(name, variant, candidates, modes, dtype, device))
-        descriptor = None
         for c in capable:
-            if c.accepts is None:
+            if self.accepts(c, spec):
                 return c, device, dtype
-            if descriptor is None:
-                from tpcore.descriptor import describe
-
-                descriptor = describe(spec)  # outside the try: its errors are the spec's, not the kernel's
-            try:
-                if c.accepts(descriptor):
-                    return c, device, dtype
-            except (Exception, SystemExit) as exc:
-                self._disable(c, f"its accepts raised {exception_line(exc)}")
         declined = [self._disabled.get(c.key, f"{c.key} is a kernel for other descriptors") for c in capable]
         raise CapabilityError(f"no {variant} implementation on backend {name!r} accepts this spec ({spec}): "
                               + ", ".join(declined))
+
+    def accepts(self, impl: Implementation, spec) -> bool:
+        """Whether ``impl`` computes ``spec``: always, unless it is a kernel whose ``accepts`` declines
+        the spec's descriptor. A kernel whose ``accepts`` raises is disabled (:meth:`_disable`) and
+        takes nothing, wherever it is asked (``build``, the conformance suite, ``tpcore check``)."""
+        if impl.accepts is None:
+            return True
+        from tpcore.descriptor import describe
+
+        descriptor = describe(spec)  # outside the try: its errors are the spec's, not the kernel's
+        try:
+            return bool(impl.accepts(descriptor))
+        except (Exception, SystemExit) as exc:
+            self._disable(impl, f"its accepts raised {exception_line(exc)}")
+            return False
 
     def _disable(self, impl: Implementation, reason: str) -> None:
         """Take a broken kernel out of the registry, recording why on its plugin (``tpcore backends`` shows it)."""

@@ -179,7 +179,7 @@ def _outputs(registry, impl, case_list, dtype, device=None):
     out = {}
     for case in case_list:
         modes = impl.capabilities.modes
-        if use not in claimed or (modes is not None and not case.modes <= modes) or not _accepts(impl, case.spec):
+        if use not in claimed or (modes is not None and not case.modes <= modes) or not registry.accepts(impl, case.spec):
             continue
         # float32-representable inputs, so implementations run in either dtype see the same numbers
         x1, x2, w = random_inputs(case.spec, 0, "float32")
@@ -192,14 +192,6 @@ def _outputs(registry, impl, case_list, dtype, device=None):
         except Exception:  # the conformance matrix above reports why
             out[case.id] = None
     return out
-
-
-def _accepts(impl, spec) -> bool:
-    """Whether ``impl`` takes ``spec``; a kernel whose ``accepts`` raises takes nothing (the matrix says why)."""
-    try:
-        return impl.accepts_spec(spec)
-    except Exception:
-        return False
 
 
 def _difference(a: dict, b: dict) -> str:

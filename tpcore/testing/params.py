@@ -81,7 +81,7 @@ def conformance_cases(
                 continue
             if modes is not None and not case.modes <= modes:
                 continue
-            if implementation.accepts is not None and not implementation.accepts_spec(case.spec):
+            if not registry.accepts(implementation, case.spec):
                 continue  # a kernel is checked on the descriptors it accepts
             for check in CHECKS.values():
                 if (checks and check.name not in checks) or not check.applies(implementation, case):
