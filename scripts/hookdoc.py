@@ -59,7 +59,7 @@ FIELD_DOCS = {
         "priority": "among the implementations of one backend and variant that meet a request, the lowest wins",
         "description": "one line for `tpcore backends`",
         "convolution": "`convolution(spec, *, device, dtype) -> conv`: the implementation's own message-passing op "
-        "(`conv(x1, x2, weights, src, dst, num_nodes)`, e.g. a kernel that gathers, multiplies and scatters without "
+        "(`conv(x1, x2, weights, src, dst, num_nodes, x2_index=None)`, e.g. a kernel that gathers, multiplies and scatters without "
         "forming the per-edge messages); `tpcore.build_conv` calls it when it selects this implementation. It must "
         "check its indices as `tpcore.convolution.check_graph` does. None: the backend's `convolution` wraps the product",
         "accepts": "None, or `accepts(descriptor) -> bool` on the spec's `tpcore.descriptor.Descriptor`: a *kernel* "

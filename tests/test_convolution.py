@@ -305,3 +305,37 @@ def test_an_implementation_brings_its_own_convolution():
     np.testing.assert_allclose(conv(x1, x2, w, SRC, DST, NODES), expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max())
     with pytest.raises(ValueError, match=r"src holds indices from 0 to 5"):
         conv(x1, x2, w, np.where(SRC == 4, 5, SRC), DST, NODES)
+
+
+# -- node-node products: x2 gathered per edge too ---------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", backends())
+@pytest.mark.parametrize("name", ["cgtp-uvu", "cgtp-uvw", "s2grid"])
+def test_x2_gathered_per_edge_is_the_convolution_of_the_gathered_rows(name, backend):
+    """``x2_index``: edge e reads ``x2[x2_index[e]]`` (here the receiver's row): the same as passing
+    those rows per edge, and errors name ``x2_index``."""
+    spec = SPECS[name]
+    conv = build(name, backend)
+    x1, _, w = graph_inputs(spec, seed=16)
+    node_x2 = graph_inputs(spec, seed=18, edges=NODES)[1]  # x2 with one row per node
+    harness = tpcore.registry.get_registry().harness(backend)
+    arrays = [harness.asarray(a, "float64") for a in (x1, node_x2, w)]
+    src, dst = _index(backend, SRC), _index(backend, DST)
+    out = harness.to_numpy(conv(*arrays, src, dst, NODES, x2_index=dst))
+    expected = reference_conv(spec, x1, node_x2[DST], w)
+    np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-10 * np.abs(expected).max())
+    with pytest.raises(ValueError, match=r"x2_index holds indices from 0 to 5, but x2 has 5 rows: every x2_index must be in \[0, 5\)"):
+        conv(*arrays, src, dst, NODES, x2_index=_index(backend, np.where(DST == 4, 5, DST)))
+    with pytest.raises(ValueError, match=r"x2_index has shape \(6,\), but there are 7 edges \(src has shape \(7,\)\)"):
+        conv(*arrays, src, dst, NODES, x2_index=_index(backend, DST[:-1]))
+
+
+def test_the_example_kernels_own_op_gathers_x2_too():
+    pytest.importorskip("tpcore_example")
+    spec = SPECS["cgtp-uvu"]
+    conv = tpcore.build_conv(spec, backend="example", impl="convolution", dtype="float64")
+    x1, _, w = graph_inputs(spec, seed=17)
+    node_x2 = graph_inputs(spec, seed=19, edges=NODES)[1]
+    expected = reference_conv(spec, x1, node_x2[SRC], w)
+    np.testing.assert_allclose(conv(x1, node_x2, w, SRC, DST, NODES, x2_index=SRC), expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max())

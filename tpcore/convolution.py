@@ -8,8 +8,10 @@ computes, for every node ``n < num_nodes``,
 with ``x1 (nodes, irreps_in1.dim)`` node features (the sender's are gathered per edge), ``x2
 (edges, irreps_in2.dim)`` edge features (e.g. spherical harmonics), ``weights`` None (the product's
 own), shared ``(weight_numel,)`` or per edge ``(edges, weight_numel)``, and ``src``, ``dst``
-integer ``(edges,)`` indices. It is the interaction of MACE, NequIP and SevenNet, written once for
-every variant and backend; a backend registers how it wraps a built product
+integer ``(edges,)`` indices. With ``x2_index`` (``(edges,)``, e.g. ``dst``), ``x2`` has rows of its
+own (e.g. nodes) and edge ``e`` reads ``x2[x2_index[e]]``: the node-node products. It is the
+interaction of MACE, NequIP and SevenNet, written once for every variant and backend; a backend
+registers how it wraps a built product
 (``Backend.convolution``). Indices are checked before any sum: a wrong dtype, length or an index
 out of range is an error naming the argument, never a silent wrong sum (values are checked where
 they are known, i.e. outside of jit tracing and torch's compilers).
@@ -41,32 +43,41 @@ def check_graph(
 ) -> int:
     """Check a convolution call's shapes and indices; returns the number of output nodes.
 
-    ``indices`` maps ``"src"`` and ``"dst"`` to ``(shape, dtype name, array)``; ``bounds(array)``
-    returns the ``(min, max)`` of an index as ints, or None to skip the value check (traced values).
+    ``indices`` maps ``"src"``, ``"dst"`` and, when ``x2`` is gathered per edge, ``"x2_index"`` to
+    ``(shape, dtype name, array)``; ``bounds(array)`` returns the ``(min, max)`` of an index as
+    ints, or None to skip the value check (traced values).
     """
+    gathered = "x2_index" in indices
     for name, shape, irreps, label in (("x1", x1_shape, spec.irreps_in1, "irreps_in1"), ("x2", x2_shape, spec.irreps_in2, "irreps_in2")):
         if len(shape) != 2 or shape[1] != irreps.dim:
-            rows = "nodes" if name == "x1" else "edges"
+            rows = "nodes" if name == "x1" or gathered else "edges"
             raise ValueError(f"{name} has shape {tuple(shape)}, but a convolution takes ({rows}, {irreps.dim}) for {label} \"{irreps}\"")
-    edges, nodes_in = x2_shape[0], x1_shape[0]
+    nodes_in = x1_shape[0]
+    # one row of x2 per edge, or (gathered) one index into x2's rows per edge, as src has
+    src_shape = indices["src"][0]
+    edges = (src_shape[0] if len(src_shape) == 1 else -1) if gathered else x2_shape[0]
+    counted = f"src has shape {tuple(src_shape)}" if gathered else f"x2 has shape {tuple(x2_shape)}"
     nodes_out = nodes_in if num_nodes is None else num_nodes
     if _symbolic(nodes_out):
         bounds = None  # a tracer's size (torch.export, make_fx): index values are not known either
     elif isinstance(nodes_out, bool) or not isinstance(nodes_out, int) or nodes_out < 0:
         raise ValueError(f"num_nodes must be a non-negative int, got {num_nodes!r}")
     if weights_shape is not None and len(weights_shape) == 2 and weights_shape[0] != edges:
-        raise ValueError(f"weights have shape {tuple(weights_shape)}: per-edge weights need one row per edge ({edges}, as x2 has)")
+        raise ValueError(f"weights have shape {tuple(weights_shape)}: per-edge weights need one row per edge ({edges}, as {counted.split()[0]} has)")
     if weights_shape is not None and len(weights_shape) > 2:
         raise ValueError(f"weights have shape {tuple(weights_shape)}; a convolution takes ({spec.weight_numel},) or (edges, {spec.weight_numel})")
-    for name, size, what in (("src", nodes_in, "x1 has"), ("dst", nodes_out, "num_nodes is")):
+    checked = [("src", nodes_in, "x1 has", "rows"), ("dst", nodes_out, "num_nodes is", "")]
+    if gathered:
+        checked.append(("x2_index", x2_shape[0], "x2 has", "rows"))
+    for name, size, what, unit in checked:
         shape, dtype, array = indices[name]
         if dtype not in INDEX_DTYPES:
             raise TypeError(f"{name} has dtype {dtype}; indices must be {' or '.join(INDEX_DTYPES)}")
         if len(shape) != 1 or shape[0] != edges:
-            raise ValueError(f"{name} has shape {tuple(shape)}, but there are {edges} edges (x2 has shape {tuple(x2_shape)}): expected ({edges},)")
+            raise ValueError(f"{name} has shape {tuple(shape)}, but there are {edges} edges ({counted}): expected ({edges},)")
         found = bounds(array) if bounds is not None and edges else None
         if found is not None and (found[0] < 0 or found[1] >= size):
-            raise ValueError(f"{name} holds indices from {found[0]} to {found[1]}, but {what} {size} {'rows' if name == 'src' else ''}".rstrip()
+            raise ValueError(f"{name} holds indices from {found[0]} to {found[1]}, but {what} {size} {unit}".rstrip()
                              + f": every {name} must be in [0, {size})")  # fmt: skip
     return nodes_out
 
@@ -112,13 +123,16 @@ class ArrayConvolution:
     def strategy(self) -> str:
         return self.product.strategy
 
-    def __call__(self, x1, x2, weights, src, dst, num_nodes: int | None = None):
+    def __call__(self, x1, x2, weights, src, dst, num_nodes: int | None = None, x2_index=None):
         from tpcore.dtypes import dtype_name
 
         n = check_graph(
             self.spec, tuple(x1.shape), tuple(x2.shape), None if weights is None else tuple(weights.shape),
-            {name: (tuple(i.shape), dtype_name(i), i) for name, i in (("src", src), ("dst", dst))}, num_nodes, self._bounds,
+            {name: (tuple(i.shape), dtype_name(i), i) for name, i in (("src", src), ("dst", dst), ("x2_index", x2_index)) if i is not None},
+            num_nodes, self._bounds,
         )  # fmt: skip
+        if x2_index is not None:
+            x2 = self._take(x2, x2_index)
         messages = self.product(self._take(x1, src), x2, weights)
         return self._scatter_sum(messages, dst, n)
 

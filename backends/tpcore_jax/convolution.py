@@ -60,12 +60,15 @@ class GroupedConvolution:
         ]  # fmt: skip
         self._compiled = jax.jit(self._evaluate, static_argnums=5)
 
-    def __call__(self, x1, x2, weights, src, dst, num_nodes: int | None = None):
+    def __call__(self, x1, x2, weights, src, dst, num_nodes: int | None = None, x2_index=None):
         self.product.check_arrays(x1, x2, weights)
         n = check_graph(
             self.spec, tuple(x1.shape), tuple(x2.shape), None if weights is None else tuple(weights.shape),
-            {name: (tuple(i.shape), dtype_name(i), i) for name, i in (("src", src), ("dst", dst))}, num_nodes, _bounds,
+            {name: (tuple(i.shape), dtype_name(i), i) for name, i in (("src", src), ("dst", dst), ("x2_index", x2_index)) if i is not None},
+            num_nodes, _bounds,
         )  # fmt: skip
+        if x2_index is not None:
+            x2 = jnp.take(x2, x2_index, axis=0)  # x2 per edge from rows of its own (node-node products)
         given = {"x1": x1, "x2": x2} | ({} if weights is None else {"weights": weights})
         check_call(
             self.spec, x1_shape=(x2.shape[0], x1.shape[1]), x2_shape=tuple(x2.shape),

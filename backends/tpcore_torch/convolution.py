@@ -111,15 +111,17 @@ class ConvolutionProduct(torch.nn.Module):
         return "grouped" if self.grouped else self.product.strategy
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor, weights: Optional[torch.Tensor], src: torch.Tensor,
-                dst: torch.Tensor, num_nodes: Optional[int] = None) -> torch.Tensor:  # fmt: skip
-        return self.convolve(x1, x2, weights, src, dst, num_nodes)
+                dst: torch.Tensor, num_nodes: Optional[int] = None, x2_index: Optional[torch.Tensor] = None) -> torch.Tensor:  # fmt: skip
+        return self.convolve(x1, x2, weights, src, dst, num_nodes, x2_index)
 
     def convolve(self, x1: torch.Tensor, x2: torch.Tensor, weights: Optional[torch.Tensor], src: torch.Tensor,
-                 dst: torch.Tensor, num_nodes: Optional[int] = None) -> torch.Tensor:  # fmt: skip
+                 dst: torch.Tensor, num_nodes: Optional[int] = None, x2_index: Optional[torch.Tensor] = None) -> torch.Tensor:  # fmt: skip
         """The op itself (``forward`` calls it; a client's module with its own signature does too)."""
         n = x1.size(0) if num_nodes is None else num_nodes
         if not torch.jit.is_scripting() and not torch.jit.is_tracing():
-            self._check(x1, x2, weights, src, dst, num_nodes)
+            self._check(x1, x2, weights, src, dst, num_nodes, x2_index)
+        if x2_index is not None:
+            x2 = x2.index_select(0, x2_index)  # x2 per edge from rows of its own (node-node products)
         if not self.grouped:
             messages = self.product(x1.index_select(0, src), x2, weights)
             return messages.new_zeros([n, messages.size(1)]).index_add(0, dst, messages)
@@ -135,16 +137,19 @@ class ConvolutionProduct(torch.nn.Module):
         return nodes.new_zeros([n, self.dim_out]).index_add(1, self.target, nodes)
 
     @torch.jit.unused
-    def _check(self, x1, x2, weights, src, dst, num_nodes) -> None:
+    def _check(self, x1, x2, weights, src, dst, num_nodes, x2_index=None) -> None:
         from torch._subclasses.fake_tensor import is_fake
 
         # the values of a tracer's tensors (make_fx, torch.export, torch.compile) are not known
-        concrete = not (torch.compiler.is_compiling() or is_fake(src) or is_fake(dst))
+        indices = {name: i for name, i in (("src", src), ("dst", dst), ("x2_index", x2_index)) if i is not None}
+        concrete = not (torch.compiler.is_compiling() or any(is_fake(i) for i in indices.values()))
         check_graph(
             self.spec, tuple(x1.shape), tuple(x2.shape), None if weights is None else tuple(weights.shape),
-            {name: (tuple(i.shape), dtype_name(i), i) for name, i in (("src", src), ("dst", dst))}, num_nodes,
+            {name: (tuple(i.shape), dtype_name(i), i) for name, i in indices.items()}, num_nodes,
             index_bounds if concrete else None,
         )  # fmt: skip
+        if x2_index is not None:
+            x2 = x2[:1].expand(src.shape[0], -1)  # per edge, as the checks below read it (no copy)
         if not self.grouped:
             return  # the product checks the rest
         own, numel = self.product.weight, self.spec.weight_numel
@@ -153,7 +158,8 @@ class ConvolutionProduct(torch.nn.Module):
         if weights is None and numel > 0:
             weights = own
         check_input_types(x1, x2, weights, "torch")
-        given = {"x1": x1, "x2": x2, "src": src, "dst": dst} | ({} if weights is None else {"weights": weights})
+        given = {"x1": x1, "x2": x2, "src": src, "dst": dst} | ({} if weights is None else {"weights": weights}) \
+            | ({} if x2_index is None else {"x2_index": x2_index})
         device = _core(self.product).device
         for name, tensor in given.items():
             if tensor.device != device:
@@ -162,7 +168,7 @@ class ConvolutionProduct(torch.nn.Module):
         check_call(
             self.spec, x1_shape=(x2.shape[0], x1.shape[1]), x2_shape=tuple(x2.shape),
             weights_shape=None if weights is None else tuple(weights.shape),
-            dtypes={name: dtype_name(t) for name, t in given.items() if name not in ("src", "dst")},
+            dtypes={name: dtype_name(t) for name, t in given.items() if name not in ("src", "dst", "x2_index")},
             expected_dtype=dtype_name(_core(self.product)._anchor),
         )  # fmt: skip
 

@@ -63,16 +63,18 @@ class ConvolutionKernel:
 
 class KernelConvolution(ConvolutionKernel):
     """The kernel's own message-passing op (``Implementation.convolution``):
-    ``conv(x1, x2, weights, src, dst, num_nodes)`` sums each path's block into the receivers as it
+    ``conv(x1, x2, weights, src, dst, num_nodes, x2_index=None)`` sums each path's block into the receivers as it
     is made, so the ``(edges, irreps_out.dim)`` messages are never formed."""
 
-    def __call__(self, x1, x2, weights, src, dst, num_nodes=None):
+    def __call__(self, x1, x2, weights, src, dst, num_nodes=None, x2_index=None):
         from tpcore.convolution import check_graph, index_bounds
 
         spec = self.spec
+        indices = {name: i for name, i in (("src", src), ("dst", dst), ("x2_index", x2_index)) if i is not None}
         n = check_graph(spec, x1.shape, x2.shape, None if weights is None else weights.shape,
-                        {name: (i.shape, np.asarray(i).dtype.name, i) for name, i in (("src", src), ("dst", dst))},
-                        num_nodes, index_bounds)  # fmt: skip
+                        {name: (i.shape, np.asarray(i).dtype.name, i) for name, i in indices.items()}, num_nodes, index_bounds)
+        if x2_index is not None:
+            x2 = x2[x2_index]  # node-node products: x2 per edge from its own rows
         for name, x in (("x1", x1), ("x2", x2), ("weights", weights)):
             if x is None or x.dtype != self.dtype:
                 raise TypeError(f"{name} has dtype {getattr(x, 'dtype', None)}, but this convolution computes in {self.dtype}")
