@@ -26,6 +26,7 @@ from typing import Callable
 import numpy as np
 
 from tpcore.descriptor import Descriptor, describe
+from tpcore.dtypes import dtype_name
 from tpcore.spec import TensorProductSpec
 
 #: integer dtypes an index may have
@@ -43,10 +44,11 @@ def check_graph(
 ) -> int:
     """Check a convolution call's shapes and indices; returns the number of output nodes.
 
-    ``indices`` maps ``"src"``, ``"dst"`` and, when ``x2`` is gathered per edge, ``"x2_index"`` to
-    ``(shape, dtype name, array)``; ``bounds(array)`` returns the ``(min, max)`` of an index as
-    ints, or None to skip the value check (traced values).
+    ``indices`` maps ``"src"``, ``"dst"`` and ``"x2_index"`` to the index arrays of the call (of any
+    framework; ``x2_index`` None or left out when ``x2`` has one row per edge); ``bounds(array)``
+    returns the ``(min, max)`` of an index as ints, or None to skip the value check (traced values).
     """
+    indices = {name: (tuple(i.shape), dtype_name(i), i) for name, i in indices.items() if i is not None}
     gathered = "x2_index" in indices
     for name, shape, irreps, label in (("x1", x1_shape, spec.irreps_in1, "irreps_in1"), ("x2", x2_shape, spec.irreps_in2, "irreps_in2")):
         if len(shape) != 2 or shape[1] != irreps.dim:
@@ -124,12 +126,9 @@ class ArrayConvolution:
         return self.product.strategy
 
     def __call__(self, x1, x2, weights, src, dst, num_nodes: int | None = None, x2_index=None):
-        from tpcore.dtypes import dtype_name
-
         n = check_graph(
             self.spec, tuple(x1.shape), tuple(x2.shape), None if weights is None else tuple(weights.shape),
-            {name: (tuple(i.shape), dtype_name(i), i) for name, i in (("src", src), ("dst", dst), ("x2_index", x2_index)) if i is not None},
-            num_nodes, self._bounds,
+            {"src": src, "dst": dst, "x2_index": x2_index}, num_nodes, self._bounds,
         )  # fmt: skip
         if x2_index is not None:
             x2 = self._take(x2, x2_index)

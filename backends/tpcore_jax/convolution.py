@@ -64,8 +64,7 @@ class GroupedConvolution:
         self.product.check_arrays(x1, x2, weights)
         n = check_graph(
             self.spec, tuple(x1.shape), tuple(x2.shape), None if weights is None else tuple(weights.shape),
-            {name: (tuple(i.shape), dtype_name(i), i) for name, i in (("src", src), ("dst", dst), ("x2_index", x2_index)) if i is not None},
-            num_nodes, _bounds,
+            {"src": src, "dst": dst, "x2_index": x2_index}, num_nodes, _bounds,
         )  # fmt: skip
         if x2_index is not None:
             x2 = jnp.take(x2, x2_index, axis=0)  # x2 per edge from rows of its own (node-node products)

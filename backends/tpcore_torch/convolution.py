@@ -20,7 +20,7 @@ from tpcore.convolution import _edge_groups, check_graph, index_bounds
 from tpcore.dtypes import dtype_name
 from tpcore.validation import check_call, check_input_types
 
-from .module import compute_dtype
+from .module import check_devices, compute_dtype
 
 aten = torch.ops.aten  # (not torch.cat: other libraries replace Python-level torch functions)
 
@@ -141,15 +141,12 @@ class ConvolutionProduct(torch.nn.Module):
         from torch._subclasses.fake_tensor import is_fake
 
         # the values of a tracer's tensors (make_fx, torch.export, torch.compile) are not known
-        indices = {name: i for name, i in (("src", src), ("dst", dst), ("x2_index", x2_index)) if i is not None}
-        concrete = not (torch.compiler.is_compiling() or any(is_fake(i) for i in indices.values()))
+        indices = {"src": src, "dst": dst, "x2_index": x2_index}
+        concrete = not (torch.compiler.is_compiling() or any(i is not None and is_fake(i) for i in indices.values()))
         check_graph(
-            self.spec, tuple(x1.shape), tuple(x2.shape), None if weights is None else tuple(weights.shape),
-            {name: (tuple(i.shape), dtype_name(i), i) for name, i in indices.items()}, num_nodes,
-            index_bounds if concrete else None,
+            self.spec, tuple(x1.shape), tuple(x2.shape), None if weights is None else tuple(weights.shape), indices,
+            num_nodes, index_bounds if concrete else None,
         )  # fmt: skip
-        if x2_index is not None:
-            x2 = x2[:1].expand(src.shape[0], -1)  # per edge, as the checks below read it (no copy)
         if not self.grouped:
             return  # the product checks the rest
         own, numel = self.product.weight, self.spec.weight_numel
@@ -160,13 +157,10 @@ class ConvolutionProduct(torch.nn.Module):
         check_input_types(x1, x2, weights, "torch")
         given = {"x1": x1, "x2": x2, "src": src, "dst": dst} | ({} if weights is None else {"weights": weights}) \
             | ({} if x2_index is None else {"x2_index": x2_index})
-        device = _core(self.product).device
-        for name, tensor in given.items():
-            if tensor.device != device:
-                raise RuntimeError(f"{name} is on device {tensor.device}, but the convolution's coefficients are on {device}; "
-                                   "move the inputs or the module with .to()")  # fmt: skip
+        check_devices(given, _core(self.product).device, "the convolution's coefficients")
+        edges = src.shape[0]  # (x2 has one row per edge, or is gathered to that by x2_index)
         check_call(
-            self.spec, x1_shape=(x2.shape[0], x1.shape[1]), x2_shape=tuple(x2.shape),
+            self.spec, x1_shape=(edges, x1.shape[1]), x2_shape=(edges, x2.shape[1]),
             weights_shape=None if weights is None else tuple(weights.shape),
             dtypes={name: dtype_name(t) for name, t in given.items() if name not in ("src", "dst", "x2_index")},
             expected_dtype=dtype_name(_core(self.product)._anchor),

@@ -236,14 +236,7 @@ class TensorProduct(torch.nn.Module):
         """The full check of a call (shapes, broadcasting, dtypes, devices), with errors naming each."""
         check_input_types(x1, x2, weights, "torch")
         given = {"x1": x1, "x2": x2} | ({} if weights is None else {"weights": weights})
-        module_device = self.device
-        for name, tensor in given.items():
-            if tensor.device != module_device:
-                others = ", ".join(f"{n} on {t.device}" for n, t in given.items() if n != name)
-                raise RuntimeError(
-                    f"{name} is on device {tensor.device}, but this tensor product's coefficients are on "
-                    f"{module_device} ({others}); move the inputs or the module with .to()"
-                )
+        check_devices(given, self.device, "this tensor product's coefficients")
         check_call(
             self.spec,
             x1_shape=tuple(x1.shape),
@@ -264,6 +257,15 @@ class TensorProduct(torch.nn.Module):
                 raise ValueError(f"weights are required: weight_numel={self.weight_numel}")
             if weights.dim() == 0 or weights.size(-1) != self.weight_numel:
                 raise ValueError(f"weights have shape {list(weights.shape)}, but weight_numel is {self.weight_numel}")
+
+
+def check_devices(given: dict, device: torch.device, owner: str) -> None:
+    """Every tensor of ``given`` (name -> tensor) on ``device``, else an error naming it and the others."""
+    for name, tensor in given.items():
+        if tensor.device != device:
+            others = ", ".join(f"{n} on {t.device}" for n, t in given.items() if n != name)
+            raise RuntimeError(f"{name} is on device {tensor.device}, but {owner} are on {device} ({others}); "
+                               "move the inputs or the module with .to()")  # fmt: skip
 
 
 PROGRAMS = ("program_shared", "program_per_sample")

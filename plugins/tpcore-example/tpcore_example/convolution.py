@@ -70,9 +70,8 @@ class KernelConvolution(ConvolutionKernel):
         from tpcore.convolution import check_graph, index_bounds
 
         spec = self.spec
-        indices = {name: i for name, i in (("src", src), ("dst", dst), ("x2_index", x2_index)) if i is not None}
         n = check_graph(spec, x1.shape, x2.shape, None if weights is None else weights.shape,
-                        {name: (i.shape, np.asarray(i).dtype.name, i) for name, i in indices.items()}, num_nodes, index_bounds)
+                        {"src": src, "dst": dst, "x2_index": x2_index}, num_nodes, index_bounds)
         if x2_index is not None:
             x2 = x2[x2_index]  # node-node products: x2 per edge from its own rows
         for name, x in (("x1", x1), ("x2", x2), ("weights", weights)):
