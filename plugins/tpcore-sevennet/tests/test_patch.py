@@ -19,11 +19,11 @@ from tpcore_sevennet.convolution import FusedConvolution  # noqa: E402
 
 def products(model, cls):
     """The products of class ``cls``, by the name of the layer attribute holding them (a fused
-    convolution's product is its ``tp``, written in the state_dict without that prefix)."""
+    convolution's product is its ``product``, written in the state_dict without that prefix)."""
     found = []
     for n, m in model.named_modules():
         if isinstance(m, FusedConvolution):
-            m = m.tp
+            m = m.product
         if isinstance(m, cls) and n.rsplit(".", 1)[-1] in ("convolution", "fc_tensor_product"):
             found.append(n)
     return sorted(found)
@@ -36,7 +36,7 @@ def test_patch_swaps_every_convolution_and_self_connection_product(small):
     assert products(patched, tt.TensorProduct) == names and not products(patched, o3.TensorProduct)
     for t in range(3):  # gather, product and scatter: one tpcore op, SevenNet's fused-convolution seam
         layer = patched.get_submodule(f"{t}_convolution")
-        assert type(layer) is IrrepsScatterGatterFusedConvolution and layer.convolution.conv.strategy == "grouped"
+        assert type(layer) is IrrepsScatterGatterFusedConvolution and layer.convolution.strategy == "grouped"
     # (e3nn's generated-code constants aside: a deep copy of e3nn's module adds one of its own)
     keys = [sorted(k for k in m.state_dict() if "._compiled_main" not in k) for m in (patched, reference)]
     assert keys[0] == keys[1]
